@@ -1,0 +1,160 @@
+/* weft — multi-core work-stealing runtime of stackful, migratable coroutines.
+ *
+ * The one public header. Conventions:
+ *  - everything public is prefixed weft_ / WEFT_; types end in _t;
+ *  - calls that can fail return int (or ssize_t): >= 0 on success, a negative
+ *    errno on failure (-EINVAL, -ETIMEDOUT, -ECANCELED, ...); errno is never
+ *    the channel; weft_strerror() names a code;
+ *  - time is uint64_t nanoseconds; WEFT_FOREVER is UINT64_MAX;
+ *  - every call that can suspend is a *suspension point*: it returns
+ *    -ECANCELED once the calling task was cancelled and -ETIMEDOUT once the
+ *    calling task's current deadline (weft_deadline_push) has passed.
+ */
+#ifndef WEFT_H
+#define WEFT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(WEFT_STATIC)
+#define WEFT_EXTERN
+#elif defined(WEFT_BUILDING)
+#define WEFT_EXTERN __attribute__((visibility("default")))
+#else
+#define WEFT_EXTERN
+#endif
+
+#define WEFT_VERSION_MAJOR 0
+#define WEFT_VERSION_MINOR 1
+#define WEFT_VERSION_PATCH 0
+
+#define WEFT_FOREVER UINT64_MAX
+
+/* ------------------------------------------------------------------------ */
+/* Runtime                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* A zeroed field means "the default" (from the environment, else built in),
+ * so `weft_config_t c = { .workers = 2 };` changes one thing only. */
+typedef struct weft_config {
+    int         workers;          /* 0: one per core allowed to the process   */
+    size_t      stack_size;       /* 0: default; virtual size, RSS grows lazily */
+    int         pin;              /* 0: default, 1: pin to cores, -1: never    */
+    const char *poller;           /* NULL: default; "epoll", "poll", ...       */
+    int         blocking_threads; /* 0: default cap of the blocking pool       */
+} weft_config_t;
+
+/* Start the runtime, run main_fn(arg) as a task, and return once it has
+ * returned: tasks still alive are then cancelled and awaited (as asyncio.run),
+ * and *result (when result is not NULL) receives main_fn's return value.
+ *
+ * cfg may be NULL. Environment variables set the defaults and a field set in
+ * cfg wins:
+ *   WEFT_WORKERS=N         worker threads (1..1024); default: the cores of the
+ *                          process's affinity mask, capped by a cgroup quota
+ *   WEFT_STACK_SIZE=N[KMG] default task stack, virtual (16K..1G); default 256K
+ *   WEFT_PIN=0|1           pin worker i to the i-th allowed core (hwloc)
+ *   WEFT_POLLER=name       event-loop backend: "epoll" (Linux), "poll"
+ *   WEFT_BLOCKING_THREADS=N cap of the blocking pool (1..65536)
+ *   WEFT_STATS=0|1         print per-worker counters on stderr at exit
+ * A malformed value is -EINVAL with a one-line message on stderr naming the
+ * variable. weft_run may be called again after it returns; it is -EBUSY while
+ * another weft_run is in progress (or from inside a task). */
+WEFT_EXTERN int weft_run(const weft_config_t *cfg, void *(*main_fn)(void *),
+                         void *arg, void **result);
+
+/* The message for a weft return code (a negative errno); never NULL. */
+WEFT_EXTERN const char *weft_strerror(int err);
+
+/* ------------------------------------------------------------------------ */
+/* Tasks                                                                     */
+/* ------------------------------------------------------------------------ */
+
+typedef struct weft_task weft_task_t;
+
+typedef struct weft_spawn_opts {
+    size_t      stack_size;   /* 0: runtime default; rounded up to pages */
+    const char *name;         /* shown in errors, stats and traces; copied */
+} weft_spawn_opts_t;
+
+/* The result of a task that was cancelled before its function ever ran. */
+#define WEFT_CANCELED ((void *)-1)
+
+/* Spawn fn(arg) as a joinable task; it may run on any worker and move between
+ * workers at each suspension point. Returns NULL when memory or mappings run
+ * out, or when called outside weft_run. The handle must be given to
+ * weft_join, weft_wait_for or weft_detach exactly once. */
+WEFT_EXTERN weft_task_t *weft_spawn(void *(*fn)(void *), void *arg);
+WEFT_EXTERN weft_task_t *weft_spawn_ex(const weft_spawn_opts_t *o,
+                                       void *(*fn)(void *), void *arg);
+/* Spawn a detached task: 0, -ENOMEM, -EINVAL (fn NULL) or -ESRCH (no runtime). */
+WEFT_EXTERN int weft_go(void *(*fn)(void *), void *arg);
+
+/* Wait for t to finish and free its handle; *result (if result is not NULL)
+ * is what its function returned, or WEFT_CANCELED if it was cancelled before
+ * it ran. Returns -ECANCELED / -ETIMEDOUT only for the caller's own
+ * cancellation or deadline, and the handle stays valid then. -EINVAL for a
+ * NULL t or a task joining itself. From a thread that is not a weft task it
+ * blocks that thread. */
+WEFT_EXTERN int weft_join(weft_task_t *t, void **result);
+/* Give up the handle: the task runs on and is freed when it finishes. */
+WEFT_EXTERN void weft_detach(weft_task_t *t);
+/* Cancel t: from now until t returns, every suspension point in t returns
+ * -ECANCELED at once (a parked t is woken). A task cancelled before it first
+ * ran never runs its function. Cancelling a finished task is a no-op.
+ * Returns 0, or -EINVAL for NULL. Any thread may call it. */
+WEFT_EXTERN int weft_cancel(weft_task_t *t);
+/* The calling task, or NULL outside a task. */
+WEFT_EXTERN weft_task_t *weft_self(void);
+/* Let other ready tasks run; the caller goes to the back of its worker's
+ * queue. 0, or -ECANCELED / -ETIMEDOUT; -EPERM outside a task. */
+WEFT_EXTERN int weft_yield(void);
+/* The task's name as given to weft_spawn_ex, or the name weft made up for it
+ * ("task-17"); never NULL for a live task. */
+WEFT_EXTERN const char *weft_task_name(const weft_task_t *t);
+/* Index (0..workers-1) of the worker running the caller, -1 outside a task.
+ * It can change at every suspension point: tasks migrate. */
+WEFT_EXTERN int weft_worker_id(void);
+/* Number of workers of the running runtime, 0 when none runs. */
+WEFT_EXTERN int weft_workers(void);
+
+/* ------------------------------------------------------------------------ */
+/* Time and deadlines                                                        */
+/* ------------------------------------------------------------------------ */
+
+/* Monotonic clock, nanoseconds. */
+WEFT_EXTERN uint64_t weft_now(void);
+/* Sleep at least ns. 0, -ECANCELED, -ETIMEDOUT (the caller's deadline came
+ * first). Outside a task it sleeps the thread. */
+WEFT_EXTERN int weft_sleep(uint64_t ns);
+/* Scoped deadline: every suspension point until the matching pop returns
+ * -ETIMEDOUT once timeout_ns from now has passed. Scopes nest and the nearest
+ * deadline wins (an inner scope cannot extend an outer one). Outside a task
+ * both calls do nothing; a pop without a push does nothing. */
+WEFT_EXTERN void weft_deadline_push(uint64_t timeout_ns);
+WEFT_EXTERN void weft_deadline_pop(void);
+/* Join with a timeout (asyncio.wait_for). If t does not finish within
+ * timeout_ns, or the caller is cancelled or its own deadline passes, t is
+ * cancelled, waited for and freed, and the call returns -ETIMEDOUT (or
+ * -ECANCELED for the caller's cancellation). On 0, t is freed as by weft_join. */
+WEFT_EXTERN int weft_wait_for(weft_task_t *t, uint64_t timeout_ns, void **result);
+/* Wait until one of ts[0..n) has finished (asyncio FIRST_COMPLETED) and
+ * return its index (the lowest when several are done); the handles stay
+ * valid. -ETIMEDOUT after timeout_ns (WEFT_FOREVER: none), -EINVAL for n == 0
+ * or a NULL handle, -ECANCELED. */
+WEFT_EXTERN int weft_wait_any(weft_task_t *const *ts, size_t n,
+                              uint64_t timeout_ns);
+/* Join every task of ts[0..n) (asyncio.gather); results[i] (if results is
+ * not NULL) receives each result. On an error of the caller (-ECANCELED,
+ * -ETIMEDOUT), the tasks not yet joined are cancelled, joined and freed as
+ * well, so no handle leaks; the error is returned. */
+WEFT_EXTERN int weft_join_all(weft_task_t *const *ts, size_t n, void **results);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WEFT_H */

@@ -1,0 +1,48 @@
+/* Named atomics: every memory order in weft is spelled out in the name of the
+ * operation, so a review can grep for "relaxed" or "seq_cst" (the mimalloc
+ * habit). Thin wrappers over C11 <stdatomic.h>. */
+#ifndef WEFT_SCHED_ATOMIC_H
+#define WEFT_SCHED_ATOMIC_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define weft__atomic(T) _Atomic(T)
+
+#define weft__load_relaxed(p)       atomic_load_explicit((p), memory_order_relaxed)
+#define weft__load_acquire(p)       atomic_load_explicit((p), memory_order_acquire)
+#define weft__load_seq_cst(p)       atomic_load_explicit((p), memory_order_seq_cst)
+#define weft__store_relaxed(p, v)   atomic_store_explicit((p), (v), memory_order_relaxed)
+#define weft__store_release(p, v)   atomic_store_explicit((p), (v), memory_order_release)
+#define weft__store_seq_cst(p, v)   atomic_store_explicit((p), (v), memory_order_seq_cst)
+#define weft__xchg_acq_rel(p, v)    atomic_exchange_explicit((p), (v), memory_order_acq_rel)
+#define weft__fetch_add_relaxed(p, v) atomic_fetch_add_explicit((p), (v), memory_order_relaxed)
+#define weft__fetch_add_acq_rel(p, v) atomic_fetch_add_explicit((p), (v), memory_order_acq_rel)
+#define weft__fetch_add_seq_cst(p, v) atomic_fetch_add_explicit((p), (v), memory_order_seq_cst)
+#define weft__fetch_sub_acq_rel(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_acq_rel)
+#define weft__fetch_sub_seq_cst(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_seq_cst)
+#define weft__fetch_or_seq_cst(p, v)  atomic_fetch_or_explicit((p), (v), memory_order_seq_cst)
+#define weft__cas_acq_rel(p, exp, des)                                         \
+    atomic_compare_exchange_strong_explicit((p), (exp), (des),                 \
+                                            memory_order_acq_rel,              \
+                                            memory_order_acquire)
+#define weft__cas_seq_cst(p, exp, des)                                         \
+    atomic_compare_exchange_strong_explicit((p), (exp), (des),                 \
+                                            memory_order_seq_cst,              \
+                                            memory_order_seq_cst)
+#define weft__fence_seq_cst()       atomic_thread_fence(memory_order_seq_cst)
+
+/* Relaxed statistics counter, written by one thread, read by any. */
+#define weft__stat_inc(p) weft__store_relaxed((p), weft__load_relaxed(p) + 1)
+
+static inline void weft__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __asm__ volatile("pause");
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+#endif

@@ -1,0 +1,36 @@
+/* Runtime settings: built-in defaults, WEFT_* environment variables, and the
+ * weft_config_t fields a program sets (a set field wins). Read once per
+ * weft_run, in one file (config.c). */
+#ifndef WEFT_SCHED_CONFIG_H
+#define WEFT_SCHED_CONFIG_H
+
+#include <stddef.h>
+
+#include "weft.h"
+
+#define WEFT__STACK_DEFAULT   (256u * 1024u)
+#define WEFT__STACK_MIN       (16u * 1024u)
+#define WEFT__STACK_MAX       (1024u * 1024u * 1024u)
+#define WEFT__WORKERS_MAX     1024
+#define WEFT__BLOCKING_DEFAULT 512
+#define WEFT__BLOCKING_MAX    65536
+
+typedef struct weft__cfg {
+    int         workers;          /* 0: decided by the topology (not yet known) */
+    size_t      stack_size;       /* page-rounded */
+    int         pin;              /* 1 pin, 0 not */
+    const char *poller;           /* never NULL: a backend name */
+    int         blocking_threads;
+    int         stats;            /* WEFT_STATS */
+} weft__cfg_t;
+
+/* Resolve the settings from defaults, environment and *user (NULL allowed).
+ * On a malformed environment value or field: -EINVAL, after printing one line
+ * on stderr naming the variable (or field), its value and what is accepted. */
+int weft__config_resolve(const weft_config_t *user, weft__cfg_t *out);
+
+/* Parse a byte size with an optional K, M or G suffix (powers of 1024),
+ * e.g. "256K". -EINVAL when malformed or outside [min, max]. */
+int weft__parse_size(const char *s, size_t min, size_t max, size_t *out);
+
+#endif

@@ -1,0 +1,85 @@
+/* The park/wake interface that sync/ and io/ build on. Nothing else of the
+ * scheduler is theirs to touch.
+ *
+ * Parking a task on a wait object, with the object's own lock L:
+ *
+ *     lock(L);
+ *     if (ready) { unlock(L); return 0; }
+ *     weft__park_prepare(self, 0);       // from here a wake can land
+ *     enqueue a weft__waiter for self on the object;
+ *     unlock(L);
+ *     int rc = weft__park(self, WEFT_FOREVER, 0);
+ *     if (rc != 0) { lock(L); dequeue self if still queued; unlock(L); }
+ *
+ * A waker takes L, dequeues a waiter and calls weft__waiter_wake (under L):
+ * it returns false when the waiter was already woken by a timeout or a
+ * cancellation, and the waker then hands the resource to the next waiter.
+ * Every park ends exactly once: woken (0 or the waker's code), -ETIMEDOUT
+ * (deadline or `until`), or -ECANCELED. */
+#ifndef WEFT_SCHED_PARK_H
+#define WEFT_SCHED_PARK_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "weft.h"
+
+/* Park flags. */
+enum {
+    WEFT__PARK_NOINTR = 4,  /* ignore cancellation and deadlines */
+};
+
+/* The running task (NULL on a plain thread). Never cached across a switch:
+ * see "Thread-locals" in docs/scheduler.md. */
+weft_task_t *weft__current(void);
+
+/* Any state the caller wants to check before sleeping: -ECANCELED when the
+ * task is cancelled, -ETIMEDOUT when its deadline has passed, else 0. */
+int weft__check_interrupt(weft_task_t *self);
+
+/* Announce that self is about to park; wakes may land from now on. */
+void weft__park_prepare(weft_task_t *self, int flags);
+/* Park self until woken, or until `until` (monotonic ns; WEFT_FOREVER:
+ * none) with result until_code, or the task's deadline (-ETIMEDOUT) or
+ * cancellation (-ECANCELED) unless prepared with WEFT__PARK_NOINTR. */
+int weft__park(weft_task_t *self, uint64_t until, int until_code);
+/* Any thread: end t's current park with `code` (0 or a negative errno).
+ * false when it had already been ended (or t is not parked). */
+bool weft__wake(weft_task_t *t, int code);
+
+/* A plain thread's way to wait: the fallback of every blocking call. */
+typedef struct weft__thread_parker {
+    pthread_mutex_t m;
+    pthread_cond_t  c;
+    int             woken;
+    int             code;
+} weft__thread_parker_t;
+
+void weft__thread_parker_init(weft__thread_parker_t *p);
+void weft__thread_parker_fini(weft__thread_parker_t *p);
+/* Wait until woken or the monotonic `until`; returns the code or -ETIMEDOUT. */
+int  weft__thread_parker_wait(weft__thread_parker_t *p, uint64_t until);
+
+/* One waiter on a wait object: a task or a plain thread. */
+typedef struct weft__waiter {
+    struct weft__waiter   *next, *prev;
+    weft_task_t           *task;    /* NULL: thread below */
+    weft__thread_parker_t *thread;
+    void                  *data;    /* free for the wait object */
+    int                    queued;  /* on the object's list (under its lock) */
+} weft__waiter_t;
+
+/* Wake w's task or thread with code; false if it was already woken. */
+bool weft__waiter_wake(weft__waiter_t *w, int code);
+
+/* Doubly linked waiter list helpers (caller holds the object's lock). */
+typedef struct weft__waitq {
+    weft__waiter_t *head, *tail;
+} weft__waitq_t;
+
+void weft__waitq_push(weft__waitq_t *q, weft__waiter_t *w);
+void weft__waitq_remove(weft__waitq_t *q, weft__waiter_t *w);
+weft__waiter_t *weft__waitq_pop(weft__waitq_t *q);
+
+#endif

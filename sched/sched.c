@@ -1,0 +1,866 @@
+/* weft's scheduler: workers, run queues, the spinning/parking protocol and
+ * the park/wake state machine of tasks.
+ *
+ * ---- Glossary ---------------------------------------------------------------
+ * task     a stackful coroutine (struct weft_task): a function, its stack,
+ *          its saved registers. Runs on any worker; moves between them.
+ * worker   an OS thread, one per allowed core, that runs tasks. It owns a
+ *          run queue, a LIFO "next" slot, a timer heap, a poller and a
+ *          stack cache.
+ * runq     the worker's fixed ring of 256 runnable tasks (runq.h): the owner
+ *          pushes at the tail and pops at the head, thieves take half.
+ * next     one slot holding the task the worker woke or spawned last; run
+ *          before the ring (message-passing latency), at most 3 times in a
+ *          row (then it goes to the ring tail), never for a yielded task.
+ * inject   the global injection queue (rt.lock): tasks made runnable off the
+ *          workers, and the older half of a full ring. Checked before the
+ *          own queue every 61st tick so nothing in it starves.
+ * spinning a worker out of work that is looking for some (stealing). At most
+ *          half the busy workers spin at once.
+ * parked   a worker asleep in its poller, listed on rt.idle_list.
+ * poller   the worker's event loop (io/poller.h); it sleeps in it with the
+ *          earliest timer of all workers as timeout, woken by an eventfd.
+ *
+ * ---- Rejected alternatives --------------------------------------------------
+ * - Chase-Lev deques: resizing needs safe reclamation of old buffers and is
+ *   where published C11 versions went wrong; a fixed ring with overflow to the
+ *   injection queue (Go, Tokio) needs neither.
+ * - One shared queue: simple, but every push/pop contends one line.
+ * - Waking a worker per new task: a thundering herd; instead only one worker
+ *   spins at a time per burst, and a worker that finds work wakes the next.
+ *
+ * ---- The wake-up protocol (no lost wake-up, no thundering herd) -----------
+ * Producer (made a task runnable: pushed to a ring, the next slot or inject):
+ *     [publish the task]; fence(seq_cst);
+ *     if nspinning == 0 && nidle > 0 && CAS(nspinning, 0 -> 1):
+ *         pop an idle worker, mark it spinning, wake its poller.
+ * Consumer (out of work, about to sleep):
+ *     lock; join idle_list; nidle++; if spinning: nspinning--; unlock;
+ *     fence(seq_cst);
+ *     re-check every ring, next slot and inject; if any has work: leave the
+ *     idle list and search again; else sleep in the poller.
+ * The two fences make this Dekker's pattern: either the producer sees the
+ * consumer idle (and wakes it, or sees someone spinning who will find the
+ * work), or the consumer's re-check sees the task. A spinning worker that
+ * finds work stops spinning, and if it was the last spinner it wakes another
+ * (work tends to come in bursts; Go's resetspinning).
+ *
+ * ---- Parking a task ---------------------------------------------------------
+ * t->pstate is one atomic word: phase (RUNNING, PARKING, PARKED, WOKEN), the
+ * NOINTR flag and, once WOKEN, the wake code. A task announces PARKING before
+ * it registers on a wait object, then switches to its worker, which moves it
+ * PARKING -> PARKED *after* the task's registers are saved. A waker moves
+ * PARKING or PARKED -> WOKEN with one CAS; only from PARKED does the waker
+ * enqueue the task, from PARKING the worker does (its CAS fails). So a task
+ * is never resumed before it is fully switched out, and exactly one wake
+ * ends each park. Cancellation sets t->cancelled, then tries the same CAS
+ * unless the park is NOINTR; the park re-checks t->cancelled after storing
+ * PARKING (both seq_cst), so one of them sees the other.
+ *
+ * ---- Invariants -------------------------------------------------------------
+ * 1. A task is in at most one place: a ring, a next slot, inject, or running.
+ * 2. Only the worker running a task touches its stack, fiber and deadlines.
+ * 3. A timer fires under its heap lock, and a task disarms its timer under
+ *    that lock before it can park again: a stale timer never ends a later park.
+ * 4. A waiter is woken under its wait object's lock and dequeues itself under
+ *    it; likewise joiners under the task's lock.
+ * 5. Lock order: wait object / task lock -> timer heap lock -> rt.lock;
+ *    a worker's all_lock is a leaf. No lock is held across a switch.
+ * 6. live counts tasks spawned and not finished; the main task waits for it
+ *    to reach 1 (itself) during shutdown.
+ */
+#include "sched.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "alloc.h"
+
+weft__rt_t weft__rt;
+
+#define INJECT_EVERY 61     /* ticks between inject checks (Go's prime)   */
+#define LIFO_MAX     3       /* next-slot runs in a row (Tokio's cap)       */
+#define STEAL_ROUNDS 4
+
+static uint64_t now_ns(void)
+{
+    return weft_now();
+}
+
+/* ------------------------------------------------------------------------ */
+/* Injection queue (rt.lock)                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* rt.lock held. */
+static void inject_push_locked(weft_task_t *first, weft_task_t *last, size_t n)
+{
+    last->qnext = NULL;
+    if (weft__rt.gq_tail)
+        weft__rt.gq_tail->qnext = first;
+    else
+        weft__rt.gq_head = first;
+    weft__rt.gq_tail = last;
+    weft__store_relaxed(&weft__rt.gq_len, weft__load_relaxed(&weft__rt.gq_len) + n);
+}
+
+/* rt.lock held. */
+static weft_task_t *inject_pop_locked(void)
+{
+    weft_task_t *t = weft__rt.gq_head;
+    if (t) {
+        weft__rt.gq_head = t->qnext;
+        if (!weft__rt.gq_head)
+            weft__rt.gq_tail = NULL;
+        weft__store_relaxed(&weft__rt.gq_len, weft__load_relaxed(&weft__rt.gq_len) - 1);
+    }
+    return t;
+}
+
+static void wakep(void);
+
+static void inject(weft_task_t *t)
+{
+    pthread_mutex_lock(&weft__rt.lock);
+    inject_push_locked(t, t, 1);
+    pthread_mutex_unlock(&weft__rt.lock);
+}
+
+/* Take a fair share of inject: one to run, more into w's empty ring.
+ * rt.lock held. */
+static weft_task_t *inject_grab_locked(weft__worker_t *w)
+{
+    size_t len = weft__load_relaxed(&weft__rt.gq_len);
+    if (len == 0)
+        return NULL;
+    size_t n = len / (size_t)weft__rt.nworkers + 1;
+    if (n > len)
+        n = len;
+    if (n > WEFT__RUNQ_CAP / 2)
+        n = WEFT__RUNQ_CAP / 2;
+    weft_task_t *t = inject_pop_locked();
+    for (size_t i = 1; i < n; i++) {
+        weft_task_t *x = inject_pop_locked();
+        if (!weft__runq_push(&w->rq, x)) {
+            inject_push_locked(x, x, 1);
+            break;
+        }
+    }
+    return t;
+}
+
+static weft_task_t *inject_grab(weft__worker_t *w)
+{
+    if (weft__load_relaxed(&weft__rt.gq_len) == 0)
+        return NULL;
+    pthread_mutex_lock(&weft__rt.lock);
+    weft_task_t *t = inject_grab_locked(w);
+    pthread_mutex_unlock(&weft__rt.lock);
+    return t;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Local queues                                                              */
+/* ------------------------------------------------------------------------ */
+
+/* Owner only: append t to w's ring; a full ring sends its older half and t
+ * to the injection queue. */
+static void local_push(weft__worker_t *w, weft_task_t *t)
+{
+    void *batch[WEFT__RUNQ_CAP / 2];
+    for (;;) {
+        if (weft__runq_push(&w->rq, t))
+            return;
+        unsigned n = weft__runq_grab_half(&w->rq, batch);
+        if (n == 0)
+            continue;  /* thieves made room meanwhile */
+        for (unsigned i = 0; i + 1 < n; i++)
+            ((weft_task_t *)batch[i])->qnext = batch[i + 1];
+        ((weft_task_t *)batch[n - 1])->qnext = t;
+        pthread_mutex_lock(&weft__rt.lock);
+        inject_push_locked(batch[0], t, n + 1);
+        pthread_mutex_unlock(&weft__rt.lock);
+        weft__stat_inc(&w->st.overflows);
+        return;
+    }
+}
+
+/* Owner only: make t the next task, displacing the previous one to the
+ * ring's tail. */
+static void next_push(weft__worker_t *w, weft_task_t *t)
+{
+    weft_task_t *old = weft__xchg_acq_rel(&w->next, t);
+    if (old)
+        local_push(w, old);
+}
+
+void weft__ready(weft_task_t *t)
+{
+    weft__worker_t *w = weft__worker_self();
+    if (w)
+        next_push(w, t);
+    else
+        inject(t);
+    wakep();
+}
+
+void weft__spawn_ready(weft_task_t *t)
+{
+    weft__ready(t);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Spinning and parking workers                                              */
+/* ------------------------------------------------------------------------ */
+
+/* Any thread, after publishing a runnable task. */
+static void wakep(void)
+{
+    /* seq_cst: orders our publication before reading nspinning/nidle; pairs
+     * with the fence in park_worker (Dekker, see the essay). */
+    weft__fence_seq_cst();
+    if (weft__load_relaxed(&weft__rt.nspinning) != 0 ||
+        weft__load_relaxed(&weft__rt.nidle) == 0)
+        return;
+    int zero = 0;
+    if (!weft__cas_seq_cst(&weft__rt.nspinning, &zero, 1))
+        return;  /* someone else started spinning: they will find it */
+    pthread_mutex_lock(&weft__rt.lock);
+    weft__worker_t *v = weft__rt.idle_list;
+    if (v) {
+        weft__rt.idle_list = v->idle_next;
+        v->idle = 0;
+        v->spinning = 1;  /* counted by our CAS above */
+        weft__fetch_sub_seq_cst(&weft__rt.nidle, 1);
+    }
+    pthread_mutex_unlock(&weft__rt.lock);
+    if (v)
+        weft__rt.pops->wake(v->poller);
+    else
+        weft__fetch_sub_seq_cst(&weft__rt.nspinning, 1);
+}
+
+/* Owner: stop spinning because we found work. */
+static weft_task_t *found(weft__worker_t *w, weft_task_t *t)
+{
+    if (w->spinning) {
+        w->spinning = 0;
+        if (weft__fetch_sub_seq_cst(&weft__rt.nspinning, 1) == 1)
+            wakep();  /* the last spinner: let another look for more */
+    }
+    return t;
+}
+
+/* rt.lock held: take w off the idle list if it is still there. */
+static void unidle_locked(weft__worker_t *w)
+{
+    if (!w->idle)
+        return;
+    weft__worker_t **pp = &weft__rt.idle_list;
+    while (*pp != w)
+        pp = &(*pp)->idle_next;
+    *pp = w->idle_next;
+    w->idle = 0;
+    weft__fetch_sub_seq_cst(&weft__rt.nidle, 1);
+}
+
+static int work_visible(void)
+{
+    if (weft__load_relaxed(&weft__rt.gq_len) > 0)
+        return 1;
+    for (int i = 0; i < weft__rt.nworkers; i++) {
+        weft__worker_t *v = weft__rt.w[i];
+        if (weft__runq_len(&v->rq) > 0 || weft__load_acquire(&v->next) != NULL)
+            return 1;
+    }
+    return 0;
+}
+
+static uint64_t earliest_timer(void)
+{
+    uint64_t m = UINT64_MAX;
+    for (int i = 0; i < weft__rt.nworkers; i++) {
+        uint64_t x = weft__load_relaxed(&weft__rt.w[i]->timers.next);
+        if (x < m)
+            m = x;
+    }
+    return m;
+}
+
+/* Fire the due timers of every worker (a busy worker's too: a task hogging
+ * it must not delay the sleepers registered there). */
+static int fire_timers(weft__worker_t *w, uint64_t now)
+{
+    int n = 0;
+    for (int k = 0; k < weft__rt.nworkers; k++) {
+        weft__worker_t *v = weft__rt.w[(w->id + k) % weft__rt.nworkers];
+        if (weft__load_relaxed(&v->timers.next) <= now)
+            n += weft__timers_fire(&v->timers, now);
+    }
+    if (n)
+        weft__fetch_add_relaxed(&w->st.timers_fired, (uint64_t)n);
+    return n;
+}
+
+/* Sleep in the poller unless work shows up. Returns with w not idle. */
+static void park_worker(weft__worker_t *w)
+{
+    pthread_mutex_lock(&weft__rt.lock);
+    w->idle = 1;
+    w->idle_next = weft__rt.idle_list;
+    weft__rt.idle_list = w;
+    weft__fetch_add_seq_cst(&weft__rt.nidle, 1);
+    if (w->spinning) {
+        w->spinning = 0;
+        weft__fetch_sub_seq_cst(&weft__rt.nspinning, 1);
+    }
+    pthread_mutex_unlock(&weft__rt.lock);
+
+    /* seq_cst: pairs with wakep()'s fence (see the essay). */
+    weft__fence_seq_cst();
+    if (!work_visible() && !weft__load_relaxed(&weft__rt.stopping) &&
+        weft__stack_trim() == 0) {
+        /* Nothing to do (trimming counts as doing: look again after it). */
+        uint64_t until = earliest_timer();
+        uint64_t now = now_ns();
+        weft__store_relaxed(&w->park_until, until);
+        weft__stat_inc(&w->st.parks);
+        weft__rt.pops->poll(w->poller, until == UINT64_MAX ? UINT64_MAX
+                                       : until > now ? until - now : 0);
+        weft__store_relaxed(&w->park_until, UINT64_MAX);
+    }
+    pthread_mutex_lock(&weft__rt.lock);
+    unidle_locked(w);
+    /* A waker that popped us set w->spinning under the lock. Otherwise, look
+     * for work as a spinner if the quota allows. */
+    pthread_mutex_unlock(&weft__rt.lock);
+}
+
+static weft_task_t *steal_work(weft__worker_t *w)
+{
+    int n = weft__rt.nworkers;
+    for (int round = 0; round < STEAL_ROUNDS; round++) {
+        /* Victims nearest first in the hwloc tree (topology.c). */
+        for (int k = 0; k < n - 1; k++) {
+            weft__worker_t *v = weft__rt.w[w->victims[k]];
+            unsigned got = 0;
+            weft_task_t *t = weft__runq_steal(&v->rq, &w->rq, &got);
+            if (!t && round == STEAL_ROUNDS - 1 && weft__load_acquire(&v->next)) {
+                /* The victim's ring is empty but its next slot is not: the
+                 * victim is busy running something else, take it. */
+                t = weft__xchg_acq_rel(&v->next, NULL);
+                got = t != NULL;
+            }
+            if (t) {
+                weft__fetch_add_relaxed(&w->st.steals_in, got);
+                weft__fetch_add_relaxed(&v->st.steals_out, got);
+                return t;
+            }
+        }
+        weft_task_t *t = inject_grab(w);
+        if (t)
+            return t;
+    }
+    return NULL;
+}
+
+/* Owner: the next task to run, or NULL when the runtime stops. */
+static weft_task_t *find_work(weft__worker_t *w)
+{
+    for (;;) {
+        if (weft__load_acquire(&weft__rt.stopping))
+            return NULL;
+        weft_task_t *t;
+        w->tick++;
+        if (w->tick % INJECT_EVERY == 0 && (t = inject_grab(w)))
+            return found(w, t);
+        /* Due timers first, even when the queues are busy: sleepers must
+         * not wait for yielders. Costs a clock read only with timers armed. */
+        if (weft__load_relaxed(&w->timers.next) != UINT64_MAX &&
+            weft__load_relaxed(&w->timers.next) <= now_ns()) {
+            int n = weft__timers_fire(&w->timers, now_ns());
+            weft__fetch_add_relaxed(&w->st.timers_fired, (uint64_t)n);
+        }
+
+        t = weft__load_relaxed(&w->next) ? weft__xchg_acq_rel(&w->next, NULL) : NULL;
+        if (t) {
+            if (++w->lifo_runs <= LIFO_MAX)
+                return found(w, t);
+            /* The slot ran LIFO_MAX times in a row: a ping-pong pair must
+             * not starve the ring, so it queues like everyone else. */
+            local_push(w, t);
+        }
+        w->lifo_runs = 0;
+        if ((t = weft__runq_pop(&w->rq)))
+            return found(w, t);
+        if ((t = inject_grab(w)))
+            return found(w, t);
+        if (fire_timers(w, now_ns()))
+            continue;
+
+        /* Out of local work: spin (steal) if few others are spinning. */
+        if (!w->spinning) {
+            int busy = weft__rt.nworkers - weft__load_relaxed(&weft__rt.nidle);
+            if (2 * weft__load_relaxed(&weft__rt.nspinning) < busy) {
+                w->spinning = 1;
+                weft__fetch_add_seq_cst(&weft__rt.nspinning, 1);
+            }
+        }
+        if (w->spinning && weft__rt.nworkers > 1 && (t = steal_work(w)))
+            return found(w, t);
+        park_worker(w);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Running a task, and what happens when it switches out                     */
+/* ------------------------------------------------------------------------ */
+
+void weft__switch_to_scheduler(weft_task_t *self, int post)
+{
+    weft__worker_t *w = weft__worker_self();
+    w->post = post;
+    weft__fiber_switch(&self->fiber, &w->sched_fiber, post == WEFT__POST_EXIT);
+}
+
+static void report_smashed(weft_task_t *t)
+{
+    fprintf(stderr, "weft: task '%s' overflowed its %zu KiB stack\n", t->name,
+            t->stack->size / 1024);
+    abort();
+}
+
+static void run_task(weft__worker_t *w, weft_task_t *t)
+{
+    w->cur = t;
+    w->post = WEFT__POST_NONE;
+    weft__stat_inc(&w->st.tasks_run);
+    weft__fiber_switch(&w->sched_fiber, &t->fiber, 0);
+    w->cur = NULL;
+    if (weft__stack_smashed(t->stack))
+        report_smashed(t);
+    switch (w->post) {
+    case WEFT__POST_YIELD:
+        local_push(w, t);   /* the back of the queue, never the next slot */
+        wakep();
+        break;
+    case WEFT__POST_PARK: {
+        int s = weft__load_relaxed(&t->pstate);
+        /* acq_rel: release publishes the saved context to the waker that
+         * will enqueue us; acquire pairs with a waker that got here first. */
+        if ((s & WEFT__PS_PHASE) != WEFT__PS_PARKING ||
+            !weft__cas_acq_rel(&t->pstate, &s, (s & ~WEFT__PS_PHASE) | WEFT__PS_PARKED)) {
+            /* Woken while still parking: it is ours to run again. */
+            next_push(w, t);
+        }
+        break;
+    }
+    case WEFT__POST_EXIT:
+        weft__task_finish(w, t);
+        break;
+    default:
+        abort();  /* a task switched out without saying why */
+    }
+}
+
+void weft__task_entry(void *p)
+{
+    weft_task_t *t = p;
+    weft__fiber_started(&t->fiber);
+    if (weft__load_seq_cst(&t->cancelled))
+        t->result = WEFT_CANCELED;
+    else
+        t->result = t->fn(t->arg);
+    if (t == weft__rt.main_task)
+        weft__shutdown_from_main(t);
+    weft__switch_to_scheduler(t, WEFT__POST_EXIT);
+    abort();  /* an exited task was resumed */
+}
+
+/* ------------------------------------------------------------------------ */
+/* Park / wake                                                               */
+/* ------------------------------------------------------------------------ */
+
+weft_task_t *weft__current(void)
+{
+    weft__worker_t *w = weft__worker_self();
+    return w ? w->cur : NULL;
+}
+
+static uint64_t task_deadline(const weft_task_t *t)
+{
+    return t->dl_n > 0 ? t->dl[t->dl_n - 1] : WEFT_FOREVER;
+}
+
+int weft__check_interrupt(weft_task_t *self)
+{
+    if (weft__load_relaxed(&self->cancelled))
+        return -ECANCELED;
+    uint64_t d = task_deadline(self);
+    if (d != WEFT_FOREVER && now_ns() >= d)
+        return -ETIMEDOUT;
+    return 0;
+}
+
+void weft__park_prepare(weft_task_t *self, int flags)
+{
+    /* seq_cst: Dekker with weft_cancel (store cancelled; CAS pstate). */
+    weft__store_seq_cst(&self->pstate, WEFT__PS_PARKING | (flags & WEFT__PARK_NOINTR));
+}
+
+static int decode(int s)
+{
+    return s >> WEFT__PS_CODE_SHIFT;
+}
+
+static bool wake(weft_task_t *t, int code, int interrupt);
+
+/* End our own park before sleeping; a waker may have been first. */
+static void self_wake(weft_task_t *self, int code)
+{
+    wake(self, code, 0);
+}
+
+static int is_woken(weft_task_t *self)
+{
+    return (weft__load_acquire(&self->pstate) & WEFT__PS_PHASE) == WEFT__PS_WOKEN;
+}
+
+static void timer_fire(weft__timer_t *tm)
+{
+    weft__wake((weft_task_t *)tm->data, tm->code);
+}
+
+/* Wake idle workers sleeping past a timer that is now the earliest. */
+static void kick_sleepers(uint64_t when)
+{
+    if (weft__load_relaxed(&weft__rt.nidle) == 0)
+        return;
+    for (int i = 0; i < weft__rt.nworkers; i++) {
+        weft__worker_t *v = weft__rt.w[i];
+        if (weft__load_relaxed(&v->park_until) > when) {
+            weft__rt.pops->wake(v->poller);
+            return;
+        }
+    }
+}
+
+int weft__park(weft_task_t *self, uint64_t until, int until_code)
+{
+    int s = weft__load_relaxed(&self->pstate);
+    if (!(s & WEFT__PARK_NOINTR)) {
+        uint64_t d = task_deadline(self);
+        if (d <= until) {
+            until = d;
+            until_code = -ETIMEDOUT;
+        }
+        /* seq_cst: the other half of weft_cancel's Dekker pair. */
+        if (weft__load_seq_cst(&self->cancelled))
+            self_wake(self, -ECANCELED);
+    }
+    int armed = 0;
+    if (until != WEFT_FOREVER && !is_woken(self)) {
+        if (now_ns() >= until) {
+            self_wake(self, until_code);
+        } else {
+            weft__worker_t *w = weft__worker_self();
+            int first = 0;
+            if (weft__timer_add(&w->timers, &self->timer, until, until_code, &first) < 0)
+                self_wake(self, -ENOMEM);
+            else
+                armed = 1;
+            if (first)
+                kick_sleepers(until);
+        }
+    }
+    if (!is_woken(self))
+        weft__switch_to_scheduler(self, WEFT__POST_PARK);
+    /* acquire: pairs with the waker's CAS, for whatever it handed over. */
+    s = weft__load_acquire(&self->pstate);
+    if (armed)
+        weft__timer_del(&self->timer);
+    weft__store_relaxed(&self->pstate, WEFT__PS_RUNNING);
+    return decode(s);
+}
+
+/* interrupt: a cancellation, which does not end a NOINTR park. */
+static bool wake(weft_task_t *t, int code, int interrupt)
+{
+    int s = weft__load_acquire(&t->pstate);
+    for (;;) {
+        int phase = s & WEFT__PS_PHASE;
+        if (phase != WEFT__PS_PARKING && phase != WEFT__PS_PARKED)
+            return false;
+        if (interrupt && (s & WEFT__PARK_NOINTR))
+            return false;
+        int woken = WEFT__PS_WOKEN | (int)((unsigned)code << WEFT__PS_CODE_SHIFT);
+        if (weft__cas_acq_rel(&t->pstate, &s, woken)) {
+            if (phase == WEFT__PS_PARKED)
+                weft__ready(t);
+            return true;
+        }
+    }
+}
+
+bool weft__wake(weft_task_t *t, int code)
+{
+    return wake(t, code, 0);
+}
+
+bool weft__wake_interrupt(weft_task_t *t, int code)
+{
+    return wake(t, code, 1);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Stack overflow report (SIGSEGV on an alternate stack)                     */
+/* ------------------------------------------------------------------------ */
+
+static struct sigaction old_segv, old_bus;
+static int handlers_installed;
+
+static size_t fmt_str(char *b, size_t at, size_t cap, const char *s)
+{
+    while (*s && at < cap)
+        b[at++] = *s++;
+    return at;
+}
+
+static size_t fmt_uint(char *b, size_t at, size_t cap, size_t v)
+{
+    char d[24];
+    int n = 0;
+    do {
+        d[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n && at < cap)
+        b[at++] = d[--n];
+    return at;
+}
+
+static void on_fault(int sig, siginfo_t *si, void *uc)
+{
+    weft__worker_t *w = weft__worker_self();
+    weft_task_t *t = w ? w->cur : NULL;
+    /* A fault in the guard, or anywhere once a canary-guarded stack lost
+     * its canary (no guard page then: the overflow ran on until it hit
+     * something unmapped). */
+    if (t && (weft__stack_guard_hit(t->stack, si->si_addr) ||
+              weft__stack_smashed(t->stack))) {
+        char b[160];
+        size_t n = 0;
+        n = fmt_str(b, n, sizeof b, "weft: task '");
+        n = fmt_str(b, n, sizeof b, t->name);
+        n = fmt_str(b, n, sizeof b, "' overflowed its ");
+        n = fmt_uint(b, n, sizeof b, t->stack->size / 1024);
+        n = fmt_str(b, n, sizeof b, " KiB stack\n");
+        ssize_t r = write(2, b, n);
+        (void)r;
+        signal(SIGABRT, SIG_DFL);
+        abort();
+    }
+    /* Not ours: put the previous handler back and let the fault recur. */
+    sigaction(SIGSEGV, &old_segv, NULL);
+    sigaction(SIGBUS, &old_bus, NULL);
+    (void)sig;
+    (void)uc;
+}
+
+static void install_fault_handlers(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &old_segv);
+    sigaction(SIGBUS, &sa, &old_bus);
+    handlers_installed = 1;
+}
+
+static void remove_fault_handlers(void)
+{
+    if (!handlers_installed)
+        return;
+    sigaction(SIGSEGV, &old_segv, NULL);
+    sigaction(SIGBUS, &old_bus, NULL);
+    handlers_installed = 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Workers: start, loop, stop                                                */
+/* ------------------------------------------------------------------------ */
+
+static void *worker_main(void *arg)
+{
+    weft__worker_t *w = arg;
+    weft__worker_set_self(w);
+    if (w->altstack) {
+        stack_t ss = { .ss_sp = w->altstack, .ss_size = w->altstack_size };
+        sigaltstack(&ss, NULL);
+    }
+    if (weft__rt.cfg.pin)
+        weft__topo_pin(weft__rt.topo, w->id);
+    weft__fiber_init(&w->sched_fiber, NULL, 0);
+    weft_task_t *t;
+    while ((t = find_work(w)))
+        run_task(w, t);
+    weft__fiber_fini(&w->sched_fiber);
+    if (w->altstack) {
+        stack_t ss = { .ss_flags = SS_DISABLE };
+        sigaltstack(&ss, NULL);
+    }
+    weft__worker_set_self(NULL);
+    return NULL;
+}
+
+static void worker_free(weft__worker_t *w)
+{
+    if (!w)
+        return;
+    weft__stack_cache_drain(&w->stacks);
+    if (w->poller)
+        weft__rt.pops->destroy(w->poller);
+    weft__timerheap_fini(&w->timers);
+    pthread_mutex_destroy(&w->all_lock);
+    if (w->altstack)
+        munmap(w->altstack, w->altstack_size);
+    weft__free(w->victims);
+    free(w);
+}
+
+static weft__worker_t *worker_new(int id)
+{
+    weft__worker_t *w = NULL;
+    /* 64-byte alignment keeps the ring's head and tail on their own lines. */
+    if (posix_memalign((void **)&w, 64, sizeof *w) != 0)
+        return NULL;
+    memset(w, 0, sizeof *w);
+    w->id = id;
+    weft__runq_init(&w->rq);
+    weft__store_relaxed(&w->next, NULL);
+    weft__store_relaxed(&w->park_until, UINT64_MAX);
+    weft__timerheap_init(&w->timers, timer_fire);
+    pthread_mutex_init(&w->all_lock, NULL);
+    w->stacks.size = weft__rt.cfg.stack_size;
+    w->victims = weft__malloc(sizeof(int) * (size_t)(weft__rt.nworkers > 1 ? weft__rt.nworkers : 1));
+    w->altstack_size = 64 * 1024;
+    w->altstack = mmap(NULL, w->altstack_size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (w->altstack == MAP_FAILED)
+        w->altstack = NULL;
+    if (!w->victims || weft__rt.pops->create(&w->poller) < 0) {
+        worker_free(w);
+        return NULL;
+    }
+    weft__topo_victim_order(weft__rt.topo, id, weft__rt.nworkers, w->victims);
+    return w;
+}
+
+static void print_stats(void);
+
+int weft__sched_start(const weft__cfg_t *cfg, weft_task_t *main_task)
+{
+    /* main_task was made by the caller with weft__rt already set up for
+     * spawning (cfg, counters); here come the workers. */
+    int n = weft__rt.nworkers;
+    weft__rt.w = weft__calloc((size_t)n, sizeof *weft__rt.w);
+    if (!weft__rt.w)
+        return -ENOMEM;
+    for (int i = 0; i < n; i++) {
+        weft__rt.w[i] = worker_new(i);
+        if (!weft__rt.w[i]) {
+            for (int j = 0; j < i; j++)
+                worker_free(weft__rt.w[j]);
+            weft__free(weft__rt.w);
+            weft__rt.w = NULL;
+            return -ENOMEM;
+        }
+    }
+    install_fault_handlers();
+    inject(main_task);
+    int rc = 0;
+    int started = 0;
+    for (; started < n; started++) {
+        int e = pthread_create(&weft__rt.w[started]->thread, NULL, worker_main,
+                               weft__rt.w[started]);
+        if (e) {
+            rc = -e;
+            break;
+        }
+    }
+    if (rc < 0 && started == 0) {
+        /* Nothing runs: undo. The main task was never started. */
+        remove_fault_handlers();
+        for (int j = 0; j < n; j++)
+            worker_free(weft__rt.w[j]);
+        weft__free(weft__rt.w);
+        weft__rt.w = NULL;
+        return rc;
+    }
+    /* With fewer threads than workers, the started ones still run every
+     * queue (they steal from the others' rings and inject). */
+    for (int i = 0; i < started; i++)
+        pthread_join(weft__rt.w[i]->thread, NULL);
+    (void)cfg;
+    return 0;
+}
+
+void weft__stop_all_workers(void)
+{
+    weft__store_release(&weft__rt.stopping, 1);
+    for (int i = 0; i < weft__rt.nworkers; i++)
+        weft__rt.pops->wake(weft__rt.w[i]->poller);
+}
+
+void weft__sched_wait_and_stop(void)
+{
+    weft__totals_t tot = { 0 };
+    for (int i = 0; i < weft__rt.nworkers; i++) {
+        weft__stats_t *s = &weft__rt.w[i]->st;
+        tot.tasks_run += weft__load_relaxed(&s->tasks_run);
+        tot.spawned += weft__load_relaxed(&s->spawned);
+        tot.steals_in += weft__load_relaxed(&s->steals_in);
+        tot.steals_out += weft__load_relaxed(&s->steals_out);
+        tot.parks += weft__load_relaxed(&s->parks);
+        tot.timers_fired += weft__load_relaxed(&s->timers_fired);
+    }
+    weft__last_totals = tot;
+    if (weft__rt.cfg.stats)
+        print_stats();
+    remove_fault_handlers();
+    for (int i = 0; i < weft__rt.nworkers; i++)
+        worker_free(weft__rt.w[i]);
+    weft__free(weft__rt.w);
+    weft__rt.w = NULL;
+}
+
+weft__totals_t weft__last_totals;
+
+static void print_stats(void)
+{
+    fprintf(stderr, "weft: stats: %d workers, poller %s, stack %zu KiB\n",
+            weft__rt.nworkers, weft__rt.pops->name, weft__rt.cfg.stack_size / 1024);
+    fprintf(stderr, "weft: %6s %12s %12s %10s %10s %10s %10s %10s %8s\n", "worker",
+            "tasks_run", "spawned", "steals_in", "steals_out", "parks",
+            "timers", "overflows", "stacks");
+    for (int i = 0; i < weft__rt.nworkers; i++) {
+        weft__worker_t *w = weft__rt.w[i];
+        weft__stats_t *s = &w->st;
+        fprintf(stderr, "weft: %6d %12llu %12llu %10llu %10llu %10llu %10llu %10llu %8d\n", i,
+                (unsigned long long)weft__load_relaxed(&s->tasks_run),
+                (unsigned long long)weft__load_relaxed(&s->spawned),
+                (unsigned long long)weft__load_relaxed(&s->steals_in),
+                (unsigned long long)weft__load_relaxed(&s->steals_out),
+                (unsigned long long)weft__load_relaxed(&s->parks),
+                (unsigned long long)weft__load_relaxed(&s->timers_fired),
+                (unsigned long long)weft__load_relaxed(&s->overflows),
+                w->stacks.n);
+    }
+    fprintf(stderr, "weft: stacks pooled (not cached): %zu\n", weft__stack_pooled());
+}

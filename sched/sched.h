@@ -1,0 +1,155 @@
+/* Scheduler internals shared by the files of sched/ (never by sync/ or io/,
+ * which see park.h only). The design essay is at the top of sched.c. */
+#ifndef WEFT_SCHED_SCHED_H
+#define WEFT_SCHED_SCHED_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+
+#include "atomic.h"
+#include "config.h"
+#include "ctx.h"
+#include "io/poller.h"
+#include "park.h"
+#include "runq.h"
+#include "stack.h"
+#include "timer.h"
+#include "topology.h"
+#include "weft.h"
+
+/* ---- task park state (one atomic word, see sched.c "Parking") --------- */
+enum {
+    WEFT__PS_RUNNING = 0,  /* running or runnable                        */
+    WEFT__PS_PARKING = 1,  /* announced a park, still on its own stack    */
+    WEFT__PS_PARKED  = 2,  /* switched out, waiting for a wake            */
+    WEFT__PS_WOKEN   = 3,  /* a wake claimed this park; code above        */
+    WEFT__PS_PHASE   = 3,  /* mask of the phase bits                      */
+    /* bit 2 (value 4) is WEFT__PARK_NOINTR (park.h)                      */
+    WEFT__PS_CODE_SHIFT = 8,
+};
+
+#define WEFT__NAME_MAX 32
+
+struct weft_task {
+    weft__fiber_t        fiber;
+    weft__stack_t       *stack;
+    void              *(*fn)(void *);
+    void                *arg;
+    void                *result;
+    weft__atomic(int)    pstate;     /* WEFT__PS_* | flags | code << 8     */
+    weft__atomic(int)    cancelled;
+    weft__atomic(int)    refs;       /* handle + running                   */
+    weft__atomic(int)    done;
+    uint64_t             id;
+    weft__timer_t        timer;      /* sleep / deadline of the current park */
+    /* scoped deadlines (weft_deadline_push), owned by the task itself */
+    uint64_t            *dl;
+    int                  dl_n, dl_cap, dl_lost;
+    uint64_t             dl_inline[4];
+    /* joiners and wait_any callers, under lock */
+    pthread_mutex_t      lock;
+    weft__waitq_t        joiners;
+    /* links */
+    weft_task_t         *qnext;      /* injection queue (under rt lock)    */
+    weft_task_t         *all_prev, *all_next; /* home worker's list        */
+    int                  home;
+    char                 name[WEFT__NAME_MAX];
+};
+
+/* What the task asked its worker to do once it has switched out. */
+enum { WEFT__POST_NONE, WEFT__POST_YIELD, WEFT__POST_PARK, WEFT__POST_EXIT };
+
+typedef struct weft__stats {
+    weft__atomic(uint64_t) tasks_run;    /* switches into a task           */
+    weft__atomic(uint64_t) spawned;
+    weft__atomic(uint64_t) steals_in;    /* tasks this worker stole        */
+    weft__atomic(uint64_t) steals_out;   /* tasks stolen from this worker  */
+    weft__atomic(uint64_t) parks;        /* times the worker slept         */
+    weft__atomic(uint64_t) timers_fired;
+    weft__atomic(uint64_t) overflows;    /* half-ring moves to injection q */
+} weft__stats_t;
+
+typedef struct weft__worker {
+    weft__runq_t           rq;           /* first: cache-line aligned      */
+    weft__atomic(weft_task_t *) next;    /* LIFO slot, stealable by xchg   */
+    int                    id;
+    pthread_t              thread;
+    weft__fiber_t          sched_fiber;  /* the worker thread's own stack  */
+    weft_task_t           *cur;          /* running task (owner only)      */
+    int                    post;         /* WEFT__POST_* for the scheduler */
+    int                    lifo_runs;    /* consecutive next-slot runs     */
+    uint32_t               tick;
+    /* spinning and idle are written under rt.lock while idle (by wakers),
+     * by the owner otherwise */
+    int                    spinning;
+    int                    idle;
+    struct weft__worker   *idle_next;
+    weft__atomic(uint64_t) park_until;   /* poll deadline while parked     */
+    weft__poller_t        *poller;
+    weft__timerheap_t      timers;
+    weft__stack_cache_t    stacks;
+    int                   *victims;      /* nearest first                  */
+    pthread_mutex_t        all_lock;
+    weft_task_t           *all;          /* tasks homed here (live/zombie) */
+    void                  *altstack;
+    size_t                 altstack_size;
+    weft__stats_t          st;
+} weft__worker_t;
+
+typedef struct weft__rt {
+    weft__cfg_t               cfg;
+    int                       nworkers;
+    weft__worker_t          **w;
+    const weft__poller_ops_t *pops;
+    weft__topo_t             *topo;
+    /* injection queue and idle list */
+    pthread_mutex_t           lock;
+    weft_task_t              *gq_head, *gq_tail;
+    weft__atomic(size_t)      gq_len;
+    weft__worker_t           *idle_list;
+    weft__atomic(int)         nidle;
+    weft__atomic(int)         nspinning;
+    /* lifetime */
+    weft__atomic(int)         stopping;
+    weft__atomic(int)         shutting_down;
+    weft__atomic(long)        live;      /* tasks not yet finished         */
+    weft__atomic(weft_task_t *) shutdown_waiter;
+    weft__atomic(uint64_t)    next_id;
+    weft_task_t              *main_task;
+} weft__rt_t;
+
+extern weft__rt_t weft__rt;
+
+/* The worker running the calling thread, or NULL: a non-inlined accessor
+ * (tls.c) so no compiler caches the thread-local's address across a
+ * switch. */
+weft__worker_t *weft__worker_self(void);
+void weft__worker_set_self(weft__worker_t *w);
+
+/* sched.c */
+int  weft__sched_start(const weft__cfg_t *cfg, weft_task_t *main_task);
+void weft__sched_wait_and_stop(void);
+void weft__ready(weft_task_t *t);          /* any thread: t is runnable   */
+/* Like weft__wake, for a cancellation: leaves a NOINTR park alone. */
+bool weft__wake_interrupt(weft_task_t *t, int code);
+void weft__spawn_ready(weft_task_t *t);    /* a new task: the LIFO slot   */
+void weft__switch_to_scheduler(weft_task_t *self, int post);
+void weft__task_entry(void *p);
+void weft__stop_all_workers(void);
+
+/* task.c */
+weft_task_t *weft__task_new(const weft_spawn_opts_t *o, void *(*fn)(void *),
+                            void *arg, int refs);
+void weft__task_finish(weft__worker_t *w, weft_task_t *t);
+void weft__task_release(weft_task_t *t);
+void weft__tasks_free_all(void);
+void weft__shutdown_from_main(weft_task_t *self);
+
+/* Totals of the last finished weft_run (tests, WEFT_STATS). */
+typedef struct weft__totals {
+    uint64_t tasks_run, spawned, steals_in, steals_out, parks, timers_fired;
+} weft__totals_t;
+extern weft__totals_t weft__last_totals;
+
+#endif

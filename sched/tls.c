@@ -1,0 +1,23 @@
+/* The one thread-local of weft: which worker runs this thread.
+ *
+ * A task may resume on another worker after any switch. GCC and Clang may
+ * keep the address of a __thread variable in a callee-saved register across
+ * a call (GCC PR 26461, LLVM #98479), and a migrated task would then read the
+ * old worker's slot. So the variable is only ever read through this
+ * out-of-line function: the empty volatile asm with a memory clobber keeps
+ * the compiler from deeming it pure and merging two calls across a switch. */
+#include "sched.h"
+
+static __thread weft__worker_t *self_worker;
+
+__attribute__((noinline)) weft__worker_t *weft__worker_self(void)
+{
+    __asm__ volatile("" ::: "memory");
+    return self_worker;
+}
+
+__attribute__((noinline)) void weft__worker_set_self(weft__worker_t *w)
+{
+    __asm__ volatile("" ::: "memory");
+    self_worker = w;
+}

@@ -1,0 +1,93 @@
+/* Minimal test harness: one executable per file, one case per process.
+ * `test-foo case_name` runs one case; without an argument it lists them.
+ * The CMake glue registers every T_CASE(name) line as a CTest test. */
+#ifndef WEFT_TESTS_T_H
+#define WEFT_TESTS_T_H
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "weft.h"
+
+#define CHECK(cond)                                                            \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__,   \
+                    #cond);                                                    \
+            abort();                                                           \
+        }                                                                      \
+    } while (0)
+
+#define CHECK_EQ(a, b)                                                         \
+    do {                                                                       \
+        long long a_ = (long long)(a), b_ = (long long)(b);                    \
+        if (a_ != b_) {                                                        \
+            fprintf(stderr, "%s:%d: CHECK failed: %s == %s (%lld != %lld)\n",  \
+                    __FILE__, __LINE__, #a, #b, a_, b_);                       \
+            abort();                                                           \
+        }                                                                      \
+    } while (0)
+
+#define MS(x) ((uint64_t)(x) * 1000000ull)
+
+/* n scaled by WEFT_TEST_SCALE percent (sanitizer and qemu builds shrink the
+ * stress sizes), never below 1. */
+static inline long t_scale(long n)
+{
+    const char *s = getenv("WEFT_TEST_SCALE");
+    long pct = s ? strtol(s, NULL, 10) : 100;
+    if (pct <= 0 || pct > 100)
+        pct = 100;
+    long r = n * pct / 100;
+    return r < 1 ? 1 : r;
+}
+
+typedef struct t_case {
+    const char *name;
+    void (*fn)(void);
+} t_case;
+
+#define T_CASE(f) { #f, f }
+
+static inline int t_main(const t_case *cases, size_t n, int argc, char **argv)
+{
+    if (argc < 2) {
+        for (size_t i = 0; i < n; i++)
+            printf("%s\n", cases[i].name);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(cases[i].name, argv[1]) == 0) {
+            cases[i].fn();
+            return 0;
+        }
+    }
+    fprintf(stderr, "no test case '%s'\n", argv[1]);
+    return 2;
+}
+
+#define T_MAIN(...)                                                            \
+    int main(int argc, char **argv)                                            \
+    {                                                                          \
+        static const t_case cases[] = { __VA_ARGS__ };                         \
+        return t_main(cases, sizeof cases / sizeof cases[0], argc, argv);      \
+    }
+
+/* Run fn(arg) as weft's main task with the given worker count; checks that
+ * weft_run succeeded and returns the task's result. */
+static inline void *t_run(int workers, void *(*fn)(void *), void *arg)
+{
+    weft_config_t cfg = { .workers = workers };
+    void *res = NULL;
+    int rc = weft_run(&cfg, fn, arg, &res);
+    if (rc != 0) {
+        fprintf(stderr, "weft_run: %s\n", weft_strerror(rc));
+        abort();
+    }
+    return res;
+}
+
+#endif
