@@ -33,6 +33,23 @@
 
 #define MS(x) ((uint64_t)(x) * 1000000ull)
 
+/* Skip the running case with a reason: CTest shows it as skipped (exit
+ * status 77), never as passed. */
+#define T_SKIP(reason)                                                         \
+    do {                                                                       \
+        fprintf(stderr, "SKIPPED: %s\n", reason);                              \
+        exit(77);                                                              \
+    } while (0)
+
+/* Cases that re-execute this binary cannot run under qemu-user (no binfmt
+ * handler for the guest binary): the CMake glue says so when
+ * cross-compiling. */
+static inline void t_need_reexec(void)
+{
+    if (getenv("WEFT_TEST_NO_REEXEC"))
+        T_SKIP("re-executing the test binary is not possible under an emulator");
+}
+
 /* n scaled by WEFT_TEST_SCALE percent (sanitizer and qemu builds shrink the
  * stress sizes), never below 1. */
 static inline long t_scale(long n)
