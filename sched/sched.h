@@ -41,6 +41,7 @@ struct weft_task {
     weft__atomic(int)    cancelled;
     weft__atomic(int)    refs;       /* handle + running                   */
     weft__atomic(int)    done;
+    int                  canary;     /* stack guarded by a canary only     */
     uint64_t             id;
     weft__timer_t        timer;      /* sleep / deadline of the current park */
     /* scoped deadlines (weft_deadline_push), owned by the task itself */

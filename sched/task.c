@@ -152,6 +152,7 @@ weft_task_t *weft__task_new(const weft_spawn_opts_t *o, void *(*fn)(void *),
         weft__free(t);
         return NULL;
     }
+    t->canary = t->stack->guard == WEFT__GUARD_CANARY;
     t->fn = fn;
     t->arg = arg;
     t->id = weft__fetch_add_relaxed(&weft__rt.next_id, 1);
@@ -183,6 +184,15 @@ weft_task_t *weft__task_new(const weft_spawn_opts_t *o, void *(*fn)(void *),
     return t;
 }
 
+/* The struct's own memory, once it is on no list. */
+static void task_struct_free(weft_task_t *t)
+{
+    if (t->dl != t->dl_inline)
+        weft__free(t->dl);
+    pthread_mutex_destroy(&t->lock);
+    weft__free(t);
+}
+
 static void task_free(weft_task_t *t)
 {
     weft__worker_t *h = weft__rt.w ? weft__rt.w[t->home] : NULL;
@@ -196,10 +206,7 @@ static void task_free(weft_task_t *t)
             t->all_next->all_prev = t->all_prev;
         pthread_mutex_unlock(&h->all_lock);
     }
-    if (t->dl != t->dl_inline)
-        weft__free(t->dl);
-    pthread_mutex_destroy(&t->lock);
-    weft__free(t);
+    task_struct_free(t);
 }
 
 void weft__task_release(weft_task_t *t)
@@ -267,11 +274,7 @@ void weft__tasks_free_all(void)
         while (h->all) {
             weft_task_t *t = h->all;
             h->all = t->all_next;
-            t->all_prev = t->all_next = NULL;
-            if (t->dl != t->dl_inline)
-                weft__free(t->dl);
-            pthread_mutex_destroy(&t->lock);
-            weft__free(t);
+            task_struct_free(t);
         }
     }
 }
@@ -322,16 +325,13 @@ int weft_run(const weft_config_t *cfg, void *(*main_fn)(void *), void *arg,
     if (rc < 0) {
         weft__fiber_fini(&m->fiber);
         weft__stack_put(NULL, m->stack);
-        pthread_mutex_destroy(&m->lock);
-        weft__free(m);
+        task_struct_free(m);
         goto teardown;
     }
     if (result)
         *result = m->result;
     weft__tasks_free_all();
-    /* The main task is not on a list (made before the workers). */
-    pthread_mutex_destroy(&m->lock);
-    weft__free(m);
+    task_struct_free(m);  /* on no list: made before the workers */
     weft__sched_wait_and_stop();
 teardown:
     weft__stacks_release_all();
