@@ -236,12 +236,14 @@ static void wakep(void)
         v->idle = 0;
         v->spinning = 1;  /* counted by our CAS above */
         weft__fetch_sub_seq_cst(&weft__rt.nidle, 1);
+    } else {
+        /* Give the count back under the lock: a worker joining the idle
+         * list now must see nspinning == 0 or be seen by its re-check. */
+        weft__fetch_sub_seq_cst(&weft__rt.nspinning, 1);
     }
     pthread_mutex_unlock(&weft__rt.lock);
     if (v)
         weft__rt.pops->wake(v->poller);
-    else
-        weft__fetch_sub_seq_cst(&weft__rt.nspinning, 1);
 }
 
 /* Owner: stop spinning because we found work. */

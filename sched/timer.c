@@ -129,7 +129,11 @@ int weft__timers_fire(weft__timerheap_t *h, uint64_t now)
     while (h->n > 0 && h->a[0]->when <= now) {
         weft__timer_t *t = h->a[0];
         remove_at(h, 0);
+        /* t->heap stays set while the callback runs, so a concurrent
+         * weft__timer_del takes the lock and waits for it to end. */
+        __atomic_store_n(&t->heap, h, __ATOMIC_RELAXED);
         h->fire(t);
+        __atomic_store_n(&t->heap, (weft__timerheap_t *)0, __ATOMIC_RELAXED);
         fired++;
     }
     publish_next(h);
