@@ -13,8 +13,9 @@
  * rewritten; an item leaves the ring exactly once (the CAS on head that
  * covers it succeeds exactly once).
  *
- * The algorithm is written once, here, against sched/atomic.h; the model
- * checker includes this header with atomic.h mapped onto its own types. */
+ * The algorithm is written once, here, against sched/atomic.h only, so that
+ * a model checker can include this header with atomic.h mapped onto its own
+ * types (not done yet: issue 8). */
 #ifndef WEFT_SCHED_RUNQ_H
 #define WEFT_SCHED_RUNQ_H
 

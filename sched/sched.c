@@ -64,8 +64,9 @@
  *    that lock before it can park again: a stale timer never ends a later park.
  * 4. A waiter is woken under its wait object's lock and dequeues itself under
  *    it; likewise joiners under the task's lock.
- * 5. Lock order: wait object / task lock -> timer heap lock -> rt.lock;
- *    a worker's all_lock is a leaf. No lock is held across a switch.
+ * 5. Lock order: wait object / task lock -> timer heap lock -> rt.lock, and
+ *    a worker's all_lock -> rt.lock (shutdown cancels under all_lock).
+ *    No lock is held across a switch.
  * 6. live counts tasks spawned and not finished; the main task waits for it
  *    to reach 1 (itself) during shutdown.
  */
@@ -208,11 +209,6 @@ void weft__ready(weft_task_t *t)
     wakep();
 }
 
-void weft__spawn_ready(weft_task_t *t)
-{
-    weft__ready(t);
-}
-
 /* ------------------------------------------------------------------------ */
 /* Spinning and parking workers                                              */
 /* ------------------------------------------------------------------------ */
@@ -293,18 +289,23 @@ static uint64_t earliest_timer(void)
     return m;
 }
 
+/* Fire v's due timers from worker w (the woken tasks land on w). */
+static int fire_due(weft__worker_t *w, weft__worker_t *v, uint64_t now)
+{
+    if (weft__load_relaxed(&v->timers.next) > now)
+        return 0;
+    int n = weft__timers_fire(&v->timers, now);
+    weft__fetch_add_relaxed(&w->st.timers_fired, (uint64_t)n);
+    return n;
+}
+
 /* Fire the due timers of every worker (a busy worker's too: a task hogging
  * it must not delay the sleepers registered there). */
 static int fire_timers(weft__worker_t *w, uint64_t now)
 {
     int n = 0;
-    for (int k = 0; k < weft__rt.nworkers; k++) {
-        weft__worker_t *v = weft__rt.w[(w->id + k) % weft__rt.nworkers];
-        if (weft__load_relaxed(&v->timers.next) <= now)
-            n += weft__timers_fire(&v->timers, now);
-    }
-    if (n)
-        weft__fetch_add_relaxed(&w->st.timers_fired, (uint64_t)n);
+    for (int k = 0; k < weft__rt.nworkers; k++)
+        n += fire_due(w, weft__rt.w[(w->id + k) % weft__rt.nworkers], now);
     return n;
 }
 
@@ -382,11 +383,8 @@ static weft_task_t *find_work(weft__worker_t *w)
             return found(w, t);
         /* Due timers first, even when the queues are busy: sleepers must
          * not wait for yielders. Costs a clock read only with timers armed. */
-        if (weft__load_relaxed(&w->timers.next) != UINT64_MAX &&
-            weft__load_relaxed(&w->timers.next) <= now_ns()) {
-            int n = weft__timers_fire(&w->timers, now_ns());
-            weft__fetch_add_relaxed(&w->st.timers_fired, (uint64_t)n);
-        }
+        if (weft__load_relaxed(&w->timers.next) != UINT64_MAX)
+            fire_due(w, w, now_ns());
 
         t = weft__load_relaxed(&w->next) ? weft__xchg_acq_rel(&w->next, NULL) : NULL;
         if (t) {
@@ -767,7 +765,7 @@ static weft__worker_t *worker_new(int id)
 
 static void print_stats(void);
 
-int weft__sched_start(const weft__cfg_t *cfg, weft_task_t *main_task)
+int weft__sched_start(weft_task_t *main_task)
 {
     /* main_task was made by the caller with weft__rt already set up for
      * spawning (cfg, counters); here come the workers. */
@@ -810,7 +808,6 @@ int weft__sched_start(const weft__cfg_t *cfg, weft_task_t *main_task)
      * queue (they steal from the others' rings and inject). */
     for (int i = 0; i < started; i++)
         pthread_join(weft__rt.w[i]->thread, NULL);
-    (void)cfg;
     return 0;
 }
 

@@ -129,12 +129,11 @@ weft__worker_t *weft__worker_self(void);
 void weft__worker_set_self(weft__worker_t *w);
 
 /* sched.c */
-int  weft__sched_start(const weft__cfg_t *cfg, weft_task_t *main_task);
+int  weft__sched_start(weft_task_t *main_task);
 void weft__sched_wait_and_stop(void);
 void weft__ready(weft_task_t *t);          /* any thread: t is runnable   */
 /* Like weft__wake, for a cancellation: leaves a NOINTR park alone. */
 bool weft__wake_interrupt(weft_task_t *t, int code);
-void weft__spawn_ready(weft_task_t *t);    /* a new task: the LIFO slot   */
 void weft__switch_to_scheduler(weft_task_t *self, int post);
 void weft__task_entry(void *p);
 void weft__stop_all_workers(void);

@@ -321,7 +321,7 @@ int weft_run(const weft_config_t *cfg, void *(*main_fn)(void *), void *arg,
         goto teardown;
     }
     weft__rt.main_task = m;
-    rc = weft__sched_start(&c, m);
+    rc = weft__sched_start(m);
     if (rc < 0) {
         weft__fiber_fini(&m->fiber);
         weft__stack_put(NULL, m->stack);
@@ -358,7 +358,7 @@ weft_task_t *weft_spawn_ex(const weft_spawn_opts_t *o, void *(*fn)(void *), void
         return NULL;
     weft_task_t *t = weft__task_new(o, fn, arg, 2);
     if (t)
-        weft__spawn_ready(t);
+        weft__ready(t);  /* the LIFO slot, as Go does */
     return t;
 }
 
@@ -376,7 +376,7 @@ int weft_go(void *(*fn)(void *), void *arg)
     weft_task_t *t = weft__task_new(NULL, fn, arg, 1);
     if (!t)
         return -ENOMEM;
-    weft__spawn_ready(t);
+    weft__ready(t);  /* the LIFO slot, as Go does */
     return 0;
 }
 
