@@ -291,7 +291,7 @@ static void *m_enomem(void *arg)
 
 static void child_enomem(void)
 {
-    /* 2 GiB of address space: a few thousand stack slabs' worth. */
+    /* 2 GiB of address space: about 30 slabs of 64 MiB, ~7,500 stacks. */
     struct rlimit rl = { 2ull << 30, 2ull << 30 };
     CHECK_EQ(setrlimit(RLIMIT_AS, &rl), 0);
     t_run(1, m_enomem, NULL);
