@@ -154,6 +154,195 @@ WEFT_EXTERN int weft_wait_any(weft_task_t *const *ts, size_t n,
  * well, so no handle leaks; the error is returned. */
 WEFT_EXTERN int weft_join_all(weft_task_t *const *ts, size_t n, void **results);
 
+/* ------------------------------------------------------------------------ */
+/* Synchronisation                                                           */
+/* ------------------------------------------------------------------------ */
+
+/* Every primitive below parks the calling task, never its worker thread, and
+ * is safe between tasks on different workers. Called from a thread that is
+ * not a weft task (a blocking-pool thread, a foreign library's thread) the
+ * same calls block that thread instead.
+ *
+ * Waits are suspension points: a wait that has to sleep returns -ECANCELED
+ * when the task is cancelled and -ETIMEDOUT when its deadline
+ * (weft_deadline_push) passes. A call that does not have to wait succeeds
+ * without looking at either, and a wait that completed wins over a
+ * cancellation that raced with it (nothing is lost: the next suspension point
+ * reports the cancellation). A waiter that gives up leaves the primitive
+ * consistent: the wake-up or the resource it would have had goes to the next
+ * waiter.
+ *
+ * The structs are public only so they can be statically initialised and
+ * embedded; their fields are private. None may be copied or moved while in
+ * use. See docs/sync.md for each one next to its asyncio and Go equivalent. */
+
+/* Mutex (asyncio.Lock, sync.Mutex). Not recursive; unlock by any task or
+ * thread is allowed (as in Go). Barging keeps it fast under contention, and a
+ * waiter that has waited more than 1 ms is handed the lock directly, so no
+ * waiter starves. */
+typedef struct weft_mutex {
+    uint32_t state_, guard_;
+    void    *head_, *tail_;
+} weft_mutex_t;
+#define WEFT_MUTEX_INIT { 0, 0, NULL, NULL }
+/* 0, or -ECANCELED / -ETIMEDOUT (without the lock) if it had to wait. */
+WEFT_EXTERN int  weft_mutex_lock(weft_mutex_t *m);
+/* 0 with the lock, or -EBUSY. Never waits. */
+WEFT_EXTERN int  weft_mutex_trylock(weft_mutex_t *m);
+WEFT_EXTERN void weft_mutex_unlock(weft_mutex_t *m);
+
+/* Condition variable (asyncio.Condition, sync.Cond). */
+typedef struct weft_cond {
+    uint32_t state_, guard_;
+    void    *head_, *tail_;
+} weft_cond_t;
+#define WEFT_COND_INIT { 0, 0, NULL, NULL }
+/* Unlock m, wait for a signal, lock m again. Returns with m locked, always:
+ * 0 when signalled, -ECANCELED / -ETIMEDOUT when the wait was interrupted.
+ * There are no spurious wake-ups, but a signalled waiter may find the
+ * condition false again (another task got there first): wait in a loop. */
+WEFT_EXTERN int  weft_cond_wait(weft_cond_t *c, weft_mutex_t *m);
+/* Wake the longest waiter / every waiter; nothing when none waits. The
+ * caller need not hold the mutex. */
+WEFT_EXTERN void weft_cond_signal(weft_cond_t *c);
+WEFT_EXTERN void weft_cond_broadcast(weft_cond_t *c);
+
+/* Event (asyncio.Event): a flag that tasks wait to see set. */
+typedef struct weft_event {
+    uint32_t state_, guard_;
+    void    *head_, *tail_;
+} weft_event_t;
+#define WEFT_EVENT_INIT { 0, 0, NULL, NULL }
+/* Set the flag and wake every waiter; it stays set until cleared. */
+WEFT_EXTERN void weft_event_set(weft_event_t *e);
+WEFT_EXTERN void weft_event_clear(weft_event_t *e);
+/* 1 when set, else 0. */
+WEFT_EXTERN int  weft_event_is_set(const weft_event_t *e);
+/* 0 once the flag is (or has been, since the call began) set. */
+WEFT_EXTERN int  weft_event_wait(weft_event_t *e);
+
+/* Counting semaphore (asyncio.Semaphore, a buffered chan struct{} in Go).
+ * A release with waiters hands the unit to the longest waiter (FIFO). At most
+ * WEFT_SEM_MAX units. */
+typedef struct weft_sem {
+    uint32_t state_, guard_;
+    void    *head_, *tail_;
+} weft_sem_t;
+#define WEFT_SEM_MAX 0x7fffffffu
+#define WEFT_SEM_INIT(n) { (uint32_t)(n) << 1, 0, NULL, NULL }
+/* n above WEFT_SEM_MAX is clamped to it. */
+WEFT_EXTERN void weft_sem_init(weft_sem_t *s, unsigned n);
+WEFT_EXTERN int  weft_sem_acquire(weft_sem_t *s);
+/* 0 with a unit, or -EAGAIN. Never waits. */
+WEFT_EXTERN int  weft_sem_try_acquire(weft_sem_t *s);
+/* Return a unit; -EOVERFLOW (and nothing changes) at WEFT_SEM_MAX. */
+WEFT_EXTERN int  weft_sem_release(weft_sem_t *s);
+
+/* Wait group (sync.WaitGroup; asyncio.gather over tasks you did not spawn). */
+typedef struct weft_wg {
+    int32_t  count_;
+    uint32_t guard_;
+    void    *head_, *tail_;
+} weft_wg_t;
+#define WEFT_WG_INIT { 0, 0, NULL, NULL }
+/* Add n (may be negative) to the counter; at zero every waiter wakes.
+ * -EINVAL, and the counter is unchanged, if it would go below zero (Go
+ * panics there) or overflow. */
+WEFT_EXTERN int  weft_wg_add(weft_wg_t *w, int n);
+/* weft_wg_add(w, -1). */
+WEFT_EXTERN int  weft_wg_done(weft_wg_t *w);
+/* 0 once the counter is (or has been, since the call began) zero. */
+WEFT_EXTERN int  weft_wg_wait(weft_wg_t *w);
+
+/* Reader-writer lock (sync.RWMutex). Fair: waiters are served in arrival
+ * order, a batch of consecutive readers at a time, so neither side starves;
+ * a reader arriving while a writer waits queues behind it. */
+typedef struct weft_rwlock {
+    uint32_t state_, guard_;
+    void    *head_, *tail_;
+} weft_rwlock_t;
+#define WEFT_RWLOCK_INIT { 0, 0, NULL, NULL }
+WEFT_EXTERN int  weft_rwlock_rdlock(weft_rwlock_t *l);
+WEFT_EXTERN int  weft_rwlock_wrlock(weft_rwlock_t *l);
+/* 0 or -EBUSY. Never wait. */
+WEFT_EXTERN int  weft_rwlock_tryrdlock(weft_rwlock_t *l);
+WEFT_EXTERN int  weft_rwlock_trywrlock(weft_rwlock_t *l);
+/* Release a read or a write hold (the lock knows which it is). */
+WEFT_EXTERN void weft_rwlock_unlock(weft_rwlock_t *l);
+
+/* Channels (Go's chan; asyncio.Queue). Elements are copied in and out by
+ * value, elem_size bytes each (0 is allowed: a channel of signals). */
+typedef struct weft_chan weft_chan_t;
+/* capacity 0: unbuffered, every send waits for its receiver (rendezvous).
+ * NULL when out of memory or elem_size * capacity overflows. */
+WEFT_EXTERN weft_chan_t *weft_chan_new(size_t elem_size, size_t capacity);
+/* 0, or -EPIPE when the channel is (or becomes, while waiting) closed. */
+WEFT_EXTERN int  weft_chan_send(weft_chan_t *ch, const void *elem);
+/* 0; -EPIPE once the channel is closed and its buffer drained. */
+WEFT_EXTERN int  weft_chan_recv(weft_chan_t *ch, void *elem);
+/* As above, but -EAGAIN instead of waiting. */
+WEFT_EXTERN int  weft_chan_try_send(weft_chan_t *ch, const void *elem);
+WEFT_EXTERN int  weft_chan_try_recv(weft_chan_t *ch, void *elem);
+/* Close: waiting senders and receivers wake with -EPIPE; receivers first
+ * drain what is buffered. Closing twice does nothing. */
+WEFT_EXTERN void weft_chan_close(weft_chan_t *ch);
+/* Elements buffered now, and the capacity. */
+WEFT_EXTERN size_t weft_chan_len(const weft_chan_t *ch);
+WEFT_EXTERN size_t weft_chan_cap(const weft_chan_t *ch);
+/* Free a channel no task uses or waits on any more. NULL does nothing. */
+WEFT_EXTERN void weft_chan_free(weft_chan_t *ch);
+
+enum { WEFT_SEND = 1, WEFT_RECV = 2 };
+/* One case of weft_select. chan NULL: the case is never ready (Go's nil
+ * channel). result: set for the chosen case, 0 or -EPIPE (closed). */
+typedef struct weft_select_case {
+    weft_chan_t *chan;
+    int          op;      /* WEFT_SEND or WEFT_RECV */
+    void        *elem;    /* WEFT_SEND: the value; WEFT_RECV: where it goes */
+    int          result;
+} weft_select_case_t;
+/* Go's select: wait until one of the cases can proceed, perform it and
+ * return its index. When several are ready one is chosen uniformly at
+ * random. A closed channel makes its cases ready (result -EPIPE).
+ * timeout_ns: WEFT_FOREVER waits without limit, 0 only polls. Returns
+ * -ETIMEDOUT when the timeout passes, -EINVAL for a bad op or cases NULL with
+ * n > 0, -ENOMEM, or -ECANCELED / -ETIMEDOUT as any wait. */
+WEFT_EXTERN int weft_select(weft_select_case_t *cases, size_t n, uint64_t timeout_ns);
+
+/* Future (asyncio.Future, a promise): a result that is set once, by anyone,
+ * and waited for by any number of tasks and threads. A future is either
+ * pending or done; done with a value (weft_future_set) or with an error
+ * (weft_future_fail; weft_future_cancel is a fail with -ECANCELED).
+ * Reference counted: weft_future_new returns one reference, and whoever
+ * calls into a future must hold one for the length of the call. */
+typedef struct weft_future weft_future_t;
+typedef void (*weft_future_cb)(weft_future_t *f, void *arg);
+/* NULL when out of memory. */
+WEFT_EXTERN weft_future_t *weft_future_new(void);
+WEFT_EXTERN weft_future_t *weft_future_retain(weft_future_t *f);
+/* Drop one reference; the last frees the future (and its pending callbacks,
+ * unrun). NULL does nothing. */
+WEFT_EXTERN void weft_future_release(weft_future_t *f);
+/* Make f done. 0, or -EALREADY when it was done already (nothing changes).
+ * Waiters wake, then the done-callbacks run in this call, in the order they
+ * were added. fail: err must be a negative errno (-EINVAL otherwise). */
+WEFT_EXTERN int  weft_future_set(weft_future_t *f, void *value);
+WEFT_EXTERN int  weft_future_fail(weft_future_t *f, int err);
+WEFT_EXTERN int  weft_future_cancel(weft_future_t *f);
+/* 1 when done, else 0. */
+WEFT_EXTERN int  weft_future_done(const weft_future_t *f);
+/* The outcome without waiting: 0 (and *value) when set, the error when
+ * failed, -EAGAIN while pending. value may be NULL. */
+WEFT_EXTERN int  weft_future_result(const weft_future_t *f, void **value);
+/* Wait until done, then as weft_future_result; or -ECANCELED / -ETIMEDOUT
+ * of the waiting task itself (the future is untouched). */
+WEFT_EXTERN int  weft_future_wait(weft_future_t *f, void **value);
+/* Call cb(f, arg) once f is done: at once in this call when it already is,
+ * else in the call that makes it done. 0, -ENOMEM, or -EINVAL (cb NULL).
+ * The future holds no
+ * reference for the callback; keep one until it has run. */
+WEFT_EXTERN int  weft_future_on_done(weft_future_t *f, weft_future_cb cb, void *arg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -48,6 +48,9 @@ int weft__park(weft_task_t *self, uint64_t until, int until_code);
  * false when it had already been ended (or t is not parked). */
 bool weft__wake(weft_task_t *t, int code);
 
+/* Any thread: a pseudo-random 32-bit number (cheap, not cryptographic). */
+uint32_t weft__rand32(void);
+
 /* A plain thread's way to wait: the fallback of every blocking call. */
 typedef struct weft__thread_parker {
     pthread_mutex_t m;
@@ -79,6 +82,7 @@ typedef struct weft__waitq {
 } weft__waitq_t;
 
 void weft__waitq_push(weft__waitq_t *q, weft__waiter_t *w);
+void weft__waitq_push_front(weft__waitq_t *q, weft__waiter_t *w);
 void weft__waitq_remove(weft__waitq_t *q, weft__waiter_t *w);
 weft__waiter_t *weft__waitq_pop(weft__waitq_t *q);
 

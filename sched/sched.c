@@ -735,6 +735,31 @@ static void worker_free(weft__worker_t *w)
     free(w);
 }
 
+/* splitmix64: a bijective mixer, for seeds and for plain threads. */
+static uint64_t splitmix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* Any thread: a pseudo-random number. Workers step their own xorshift64*
+ * state (owner only, no sharing); plain threads mix a shared counter. */
+uint32_t weft__rand32(void)
+{
+    static weft__atomic(uint64_t) plain;
+    weft__worker_t *w = weft__worker_self();
+    if (!w)
+        return (uint32_t)(splitmix64(weft__fetch_add_relaxed(&plain, 1)) >> 32);
+    uint64_t x = w->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    w->rng = x;
+    return (uint32_t)((x * 0x2545f4914f6cdd1dull) >> 32);
+}
+
 static weft__worker_t *worker_new(int id)
 {
     weft__worker_t *w = NULL;
@@ -743,6 +768,7 @@ static weft__worker_t *worker_new(int id)
         return NULL;
     memset(w, 0, sizeof *w);
     w->id = id;
+    w->rng = splitmix64((uint64_t)id + 1);
     weft__runq_init(&w->rq);
     weft__store_relaxed(&w->next, NULL);
     weft__store_relaxed(&w->park_until, UINT64_MAX);

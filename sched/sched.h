@@ -96,6 +96,7 @@ typedef struct weft__worker {
     void                  *altstack;
     size_t                 altstack_size;
     weft__stats_t          st;
+    uint64_t               rng;          /* weft__rand32 state (owner)     */
 } weft__worker_t;
 
 typedef struct weft__rt {

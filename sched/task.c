@@ -93,6 +93,18 @@ void weft__waitq_push(weft__waitq_t *q, weft__waiter_t *w)
     w->queued = 1;
 }
 
+void weft__waitq_push_front(weft__waitq_t *q, weft__waiter_t *w)
+{
+    w->prev = NULL;
+    w->next = q->head;
+    if (q->head)
+        q->head->prev = w;
+    else
+        q->tail = w;
+    q->head = w;
+    w->queued = 1;
+}
+
 void weft__waitq_remove(weft__waitq_t *q, weft__waiter_t *w)
 {
     if (!w->queued)
