@@ -126,8 +126,11 @@ int weft_sem_acquire(weft_sem_t *sp)
     int rc = weft__sync_wait(s, &x, 0, false);
     if (rc >= 0)
         return 0;  /* WEFT__HANDED: the releaser gave us its unit */
-    if (!s->q.head)
-        weft__store_relaxed(&s->state, weft__load_relaxed(&s->state) & ~(uint32_t)S_WAITERS);
+    /* A releaser that found only waiters who gave up (us among them) has
+     * cleared WAITERS already; then the fast paths own the state. */
+    v = weft__load_relaxed(&s->state);
+    if ((v & S_WAITERS) && !s->q.head)
+        weft__store_relaxed(&s->state, v & ~(uint32_t)S_WAITERS);
     weft__guard_unlock(&s->guard);
     return rc;
 }
@@ -135,17 +138,24 @@ int weft_sem_acquire(weft_sem_t *sp)
 int weft_sem_release(weft_sem_t *sp)
 {
     weft__sync_t *s = weft__sync(sp);
-    uint32_t v = weft__load_relaxed(&s->state);
-    while (!(v & S_WAITERS)) {
-        if ((v >> 1) >= WEFT_SEM_MAX)
-            return -EOVERFLOW;
-        /* release: publishes to the acquirer that takes this unit. */
-        if (weft__cas_acq_rel(&s->state, &v, v + 2))
-            return 0;
+    uint32_t v;
+    for (;;) {
+        v = weft__load_relaxed(&s->state);
+        while (!(v & S_WAITERS)) {
+            if ((v >> 1) >= WEFT_SEM_MAX)
+                return -EOVERFLOW;
+            /* release: publishes to the acquirer that takes this unit. */
+            if (weft__cas_acq_rel(&s->state, &v, v + 2))
+                return 0;
+        }
+        weft__guard_lock(&s->guard);
+        v = weft__load_relaxed(&s->state);
+        if (v & S_WAITERS)
+            break;
+        /* The last waiter gave up meanwhile: back to the fast path. */
+        weft__guard_unlock(&s->guard);
     }
     int rc = 0;
-    weft__guard_lock(&s->guard);
-    v = weft__load_relaxed(&s->state);
     if (weft__sync_wake_one(s, WEFT__HANDED)) {
         if (!s->q.head)
             v &= ~(uint32_t)S_WAITERS;

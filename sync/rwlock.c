@@ -31,11 +31,14 @@ int weft_rwlock_trywrlock(weft_rwlock_t *lp)
     return weft__cas_acq_rel(&weft__sync(lp)->state, &s, RW_WRITER) ? 0 : -EBUSY;
 }
 
-/* Under the guard, with WAITERS set (so nobody else writes the state):
- * give the lock to the head of the queue for as long as it fits. */
+/* Under the guard: give the lock to the head of the queue for as long as
+ * it fits. While WAITERS is set nobody else writes the state; once it is
+ * clear (the queue is empty) the fast paths own it and we must not store. */
 static void grant(weft__sync_t *l)
 {
     uint32_t s = weft__load_relaxed(&l->state);
+    if (!(s & RW_WAITERS))
+        return;
     for (;;) {
         weft__waiter_t *w = l->q.head;
         if (!w) {
@@ -100,17 +103,24 @@ int weft_rwlock_wrlock(weft_rwlock_t *l)
 void weft_rwlock_unlock(weft_rwlock_t *lp)
 {
     weft__sync_t *l = weft__sync(lp);
-    uint32_t s = weft__load_relaxed(&l->state);
-    while (!(s & RW_WAITERS)) {
-        uint32_t to = (s & RW_WRITER) ? s & ~(uint32_t)RW_WRITER : s - RW_READER;
-        /* release: publishes the critical section to the next holder. */
-        if (weft__cas_acq_rel(&l->state, &s, to))
+    for (;;) {
+        uint32_t s = weft__load_relaxed(&l->state);
+        while (!(s & RW_WAITERS)) {
+            uint32_t to = (s & RW_WRITER) ? s & ~(uint32_t)RW_WRITER : s - RW_READER;
+            /* release: publishes the critical section to the next holder. */
+            if (weft__cas_acq_rel(&l->state, &s, to))
+                return;
+        }
+        weft__guard_lock(&l->guard);
+        s = weft__load_relaxed(&l->state);
+        if (s & RW_WAITERS) {
+            s = (s & RW_WRITER) ? s & ~(uint32_t)RW_WRITER : s - RW_READER;
+            weft__store_release(&l->state, s);
+            grant(l);
+            weft__guard_unlock(&l->guard);
             return;
+        }
+        /* The last waiter gave up meanwhile: back to the fast path. */
+        weft__guard_unlock(&l->guard);
     }
-    weft__guard_lock(&l->guard);
-    s = weft__load_relaxed(&l->state);
-    s = (s & RW_WRITER) ? s & ~(uint32_t)RW_WRITER : s - RW_READER;
-    weft__store_release(&l->state, s);
-    grant(l);
-    weft__guard_unlock(&l->guard);
 }
