@@ -21,7 +21,6 @@
 
 #include <atomic>
 #include <cerrno>
-#include <cstdarg>
 #include <cstdint>
 #include <cstdio>
 #include <vector>
@@ -31,47 +30,12 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "weft.h"
 
 namespace {
 
-/* ------------------------------------------------------------------------ */
-/* Helpers                                                                   */
-/* ------------------------------------------------------------------------ */
-
-/* SkipWithError with a printf-style message. */
-__attribute__((format(printf, 2, 3))) void fail(benchmark::State &state,
-                                                const char *fmt, ...)
-{
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    state.SkipWithError(msg);
-}
-
-/* Run body() as weft's main task on `workers` workers. A captureless lambda
- * is the trampoline: it converts to the C function pointer weft_run takes. */
-template <class F> void in_runtime(benchmark::State &state, int workers, F body)
-{
-    weft_config_t cfg{};
-    cfg.workers = workers;
-    auto trampoline = [](void *p) -> void * {
-        (*static_cast<F *>(p))();
-        return nullptr;
-    };
-    int rc = weft_run(&cfg, trampoline, &body, nullptr);
-    if (rc < 0)
-        fail(state, "weft_run: %s", weft_strerror(rc));
-}
-
-/* "Seconds per op" counter: ops / elapsed, inverted. */
-benchmark::Counter per_op(double ops)
-{
-    return benchmark::Counter(ops, benchmark::Counter::kIsRate |
-                                       benchmark::Counter::kInvert);
-}
+using namespace weft_bench;
 
 /* Minor page faults of the whole process so far: a fresh stack page costs
  * one (zeroing a page, and in a VM possibly a host fault as well). */
