@@ -87,6 +87,7 @@ weft__rt_t weft__rt;
 #define INJECT_EVERY 61     /* ticks between inject checks (Go's prime)   */
 #define LIFO_MAX     3       /* next-slot runs in a row (Tokio's cap)       */
 #define STEAL_ROUNDS 4
+#define NEXT_GRACE_NS 3000  /* before stealing a next slot (Go's 3 us)    */
 
 static uint64_t now_ns(void)
 {
@@ -343,6 +344,23 @@ static void park_worker(weft__worker_t *w)
     pthread_mutex_unlock(&weft__rt.lock);
 }
 
+/* Take v's next slot, but only if v leaves it there for NEXT_GRACE_NS.
+ * The slot is usually filled by the task v runs just before that task
+ * blocks (a channel or mutex hand-off): v is about to run it, warm in its
+ * cache, and stealing it would bounce the pair between cores (Go's
+ * runqgrab waits the same way). */
+static weft_task_t *steal_next(weft__worker_t *v)
+{
+    uint64_t until = now_ns() + NEXT_GRACE_NS;
+    do {
+        for (int i = 0; i < 32; i++)
+            weft__cpu_relax();
+        if (!weft__load_relaxed(&v->next))
+            return NULL;
+    } while (now_ns() < until);
+    return weft__xchg_acq_rel(&v->next, NULL);
+}
+
 static weft_task_t *steal_work(weft__worker_t *w)
 {
     int n = weft__rt.nworkers;
@@ -353,9 +371,8 @@ static weft_task_t *steal_work(weft__worker_t *w)
             unsigned got = 0;
             weft_task_t *t = weft__runq_steal(&v->rq, &w->rq, &got);
             if (!t && round == STEAL_ROUNDS - 1 && weft__load_acquire(&v->next)) {
-                /* The victim's ring is empty but its next slot is not: the
-                 * victim is busy running something else, take it. */
-                t = weft__xchg_acq_rel(&v->next, NULL);
+                /* The victim's ring is empty but its next slot is not. */
+                t = steal_next(v);
                 got = t != NULL;
             }
             if (t) {
