@@ -77,14 +77,25 @@ int weft_event_wait(weft_event_t *ep)
 
 enum { S_WAITERS = 1 };
 
-/* While WAITERS is set the state changes only under the guard; while it is
- * clear, the fast paths CAS the count without it. */
+/* A unit is free and nobody queues for it. While WAITERS is set the state
+ * changes only under the guard; while it is clear, the fast paths CAS the
+ * count without it. */
+static bool sem_ready(uint32_t v)
+{
+    return !(v & S_WAITERS) && v >= 2;
+}
+
+static uint32_t sem_take_one(uint32_t v)
+{
+    return v - 2;
+}
+
 static bool sem_take(weft__sync_t *s)
 {
     uint32_t v = weft__load_relaxed(&s->state);
-    while (!(v & S_WAITERS) && v >= 2)
+    while (sem_ready(v))
         /* acquire: pairs with the release that gave the unit back. */
-        if (weft__cas_acq_rel(&s->state, &v, v - 2))
+        if (weft__cas_acq_rel(&s->state, &v, sem_take_one(v)))
             return true;
     return false;
 }
@@ -110,17 +121,9 @@ int weft_sem_acquire(weft_sem_t *sp)
     if (sem_take(s))
         return 0;
     weft__guard_lock(&s->guard);
-    uint32_t v = weft__load_relaxed(&s->state);
-    for (;;) {
-        if (!(v & S_WAITERS) && v >= 2) {
-            if (weft__cas_acq_rel(&s->state, &v, v - 2)) {
-                weft__guard_unlock(&s->guard);
-                return 0;
-            }
-        } else if ((v & S_WAITERS) ||
-                   weft__cas_acq_rel(&s->state, &v, v | S_WAITERS)) {
-            break;
-        }
+    if (weft__sync_take_or_flag(s, S_WAITERS, sem_ready, sem_take_one)) {
+        weft__guard_unlock(&s->guard);
+        return 0;
     }
     weft__sync_waiter_t x;
     int rc = weft__sync_wait(s, &x, 0, false);
@@ -128,7 +131,7 @@ int weft_sem_acquire(weft_sem_t *sp)
         return 0;  /* WEFT__HANDED: the releaser gave us its unit */
     /* A releaser that found only waiters who gave up (us among them) has
      * cleared WAITERS already; then the fast paths own the state. */
-    v = weft__load_relaxed(&s->state);
+    uint32_t v = weft__load_relaxed(&s->state);
     if ((v & S_WAITERS) && !s->q.head)
         weft__store_relaxed(&s->state, v & ~(uint32_t)S_WAITERS);
     weft__guard_unlock(&s->guard);

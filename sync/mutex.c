@@ -17,13 +17,23 @@ enum { M_LOCKED = 1, M_WAITERS = 2 };
 
 #define STARVE_NS 1000000u
 
+static bool m_free(uint32_t s)
+{
+    return !(s & M_LOCKED);
+}
+
+static uint32_t m_take(uint32_t s)
+{
+    return s | M_LOCKED;
+}
+
 /* Any thread: take the lock if it is free, waiters or not. */
 static bool try_take(weft__sync_t *m)
 {
     uint32_t s = weft__load_relaxed(&m->state);
-    while (!(s & M_LOCKED))
+    while (m_free(s))
         /* acquire: pairs with the release of the unlock that freed it. */
-        if (weft__cas_acq_rel(&m->state, &s, s | M_LOCKED))
+        if (weft__cas_acq_rel(&m->state, &s, m_take(s)))
             return true;
     return false;
 }
@@ -57,19 +67,9 @@ static int lock_slow(weft__sync_t *m, int flags)
     bool front = false;
     for (;;) {
         weft__guard_lock(&m->guard);
-        /* Under the guard an unlocker cannot slip between our look at the
-         * state and our queueing: it needs the guard to pop a waiter. */
-        uint32_t s = weft__load_relaxed(&m->state);
-        for (;;) {
-            if (!(s & M_LOCKED)) {
-                if (weft__cas_acq_rel(&m->state, &s, s | M_LOCKED)) {
-                    weft__guard_unlock(&m->guard);
-                    return 0;
-                }
-            } else if ((s & M_WAITERS) ||
-                       weft__cas_acq_rel(&m->state, &s, s | M_WAITERS)) {
-                break;
-            }
+        if (weft__sync_take_or_flag(m, M_WAITERS, m_free, m_take)) {
+            weft__guard_unlock(&m->guard);
+            return 0;
         }
         if (!x.since)
             x.since = weft_now();

@@ -14,23 +14,6 @@ WEFT__SYNC_LAYOUT(weft_rwlock_t);
 enum { RW_WRITER = 1, RW_WAITERS = 2, RW_READER = 4 };
 enum { KIND_READ, KIND_WRITE };
 
-int weft_rwlock_tryrdlock(weft_rwlock_t *lp)
-{
-    weft__sync_t *l = weft__sync(lp);
-    uint32_t s = weft__load_relaxed(&l->state);
-    while (!(s & (RW_WRITER | RW_WAITERS)))
-        /* acquire: pairs with the writer's releasing unlock. */
-        if (weft__cas_acq_rel(&l->state, &s, s + RW_READER))
-            return 0;
-    return -EBUSY;
-}
-
-int weft_rwlock_trywrlock(weft_rwlock_t *lp)
-{
-    uint32_t s = 0;
-    return weft__cas_acq_rel(&weft__sync(lp)->state, &s, RW_WRITER) ? 0 : -EBUSY;
-}
-
 /* Under the guard: give the lock to the head of the queue for as long as
  * it fits. While WAITERS is set nobody else writes the state; once it is
  * clear (the queue is empty) the fast paths own it and we must not store. */
@@ -62,22 +45,54 @@ static void grant(weft__sync_t *l)
     weft__store_release(&l->state, s);
 }
 
+/* A reader enters while no writer holds and nobody waits; a writer only
+ * when the lock is entirely free. */
+static bool rd_ready(uint32_t s)
+{
+    return !(s & (RW_WRITER | RW_WAITERS));
+}
+
+static uint32_t rd_take(uint32_t s)
+{
+    return s + RW_READER;
+}
+
+static bool wr_ready(uint32_t s)
+{
+    return s == 0;
+}
+
+static uint32_t wr_take(uint32_t s)
+{
+    return s | RW_WRITER;
+}
+
+int weft_rwlock_tryrdlock(weft_rwlock_t *lp)
+{
+    weft__sync_t *l = weft__sync(lp);
+    uint32_t s = weft__load_relaxed(&l->state);
+    while (rd_ready(s))
+        /* acquire: pairs with the writer's releasing unlock. */
+        if (weft__cas_acq_rel(&l->state, &s, rd_take(s)))
+            return 0;
+    return -EBUSY;
+}
+
+int weft_rwlock_trywrlock(weft_rwlock_t *lp)
+{
+    uint32_t s = 0;
+    return weft__cas_acq_rel(&weft__sync(lp)->state, &s, RW_WRITER) ? 0 : -EBUSY;
+}
+
 static int lock_slow(weft__sync_t *l, int kind)
 {
-    uint32_t busy = kind == KIND_WRITE ? ~(uint32_t)0 : RW_WRITER | RW_WAITERS;
-    uint32_t take = kind == KIND_WRITE ? RW_WRITER : RW_READER;
     weft__guard_lock(&l->guard);
-    uint32_t s = weft__load_relaxed(&l->state);
-    for (;;) {
-        if (!(s & busy)) {
-            if (weft__cas_acq_rel(&l->state, &s, s + take)) {
-                weft__guard_unlock(&l->guard);
-                return 0;
-            }
-        } else if ((s & RW_WAITERS) ||
-                   weft__cas_acq_rel(&l->state, &s, s | RW_WAITERS)) {
-            break;
-        }
+    bool took = kind == KIND_WRITE
+                    ? weft__sync_take_or_flag(l, RW_WAITERS, wr_ready, wr_take)
+                    : weft__sync_take_or_flag(l, RW_WAITERS, rd_ready, rd_take);
+    if (took) {
+        weft__guard_unlock(&l->guard);
+        return 0;
     }
     weft__sync_waiter_t x;
     x.kind = kind;

@@ -60,6 +60,28 @@ static inline void weft__guard_unlock(weft__atomic(uint32_t) *g)
     weft__store_release(g, 0);
 }
 
+/* Under the guard, on a slow path: either take the primitive, CASing the
+ * state s to take(s) while ready(s) holds, and return true; or make sure
+ * `waiters` is set in the state and return false, and the caller queues.
+ * Under the guard no waker can pop a waiter between the two, and a fast
+ * path that changes the state meanwhile makes the CAS fail and the loop
+ * look again. */
+static inline bool weft__sync_take_or_flag(weft__sync_t *x, uint32_t waiters,
+                                           bool (*ready)(uint32_t),
+                                           uint32_t (*take)(uint32_t))
+{
+    uint32_t s = weft__load_relaxed(&x->state);
+    for (;;) {
+        if (ready(s)) {
+            /* acquire: pairs with the release that made it ready. */
+            if (weft__cas_acq_rel(&x->state, &s, take(s)))
+                return true;
+        } else if ((s & waiters) || weft__cas_acq_rel(&x->state, &s, s | waiters)) {
+            return false;
+        }
+    }
+}
+
 /* The code a waker passes when it hands the resource itself to the waiter
  * (the lock, a semaphore unit): the waiter owns it on waking. 0 means
  * "look again". */
