@@ -59,7 +59,12 @@ typedef struct weft_config {
  *   WEFT_STACK_SIZE=N[KMG] default task stack, virtual (16K..1G); default 256K
  *   WEFT_PIN=0|1           pin worker i to the i-th allowed core (hwloc)
  *   WEFT_POLLER=name       event-loop backend: "epoll" (Linux), "poll"
- *   WEFT_BLOCKING_THREADS=N cap of the blocking pool (1..65536)
+ *   WEFT_BLOCKING_THREADS=N cap of the blocking pool (1..65536); default 512
+ *   WEFT_BLOCKING_KEEPALIVE_MS=N  an idle pool thread retires after N ms
+ *                          (1..3600000); default 10000
+ *   WEFT_BLOCKING_SHUTDOWN_MS=N   weft_run waits up to N ms for blocking
+ *                          calls still running when the last task ended
+ *                          (0..3600000); default 5000
  *   WEFT_STATS=0|1         print per-worker counters on stderr at exit
  * A malformed value is -EINVAL with a one-line message on stderr naming the
  * variable. weft_run may be called again after it returns; it is -EBUSY while
@@ -153,6 +158,26 @@ WEFT_EXTERN int weft_wait_any(weft_task_t *const *ts, size_t n,
  * -ETIMEDOUT), the tasks not yet joined are cancelled, joined and freed as
  * well, so no handle leaks; the error is returned. */
 WEFT_EXTERN int weft_join_all(weft_task_t *const *ts, size_t n, void **results);
+
+/* ------------------------------------------------------------------------ */
+/* Executors                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* Run fn(arg) on the blocking thread pool and park only the calling task
+ * until it returns (asyncio's run_in_executor, Tokio's spawn_blocking):
+ * for code that blocks its thread, a disk read or a library without an
+ * async API. *result (if result is not NULL) receives fn's return value.
+ *
+ * The pool grows on demand up to WEFT_BLOCKING_THREADS threads; calls
+ * beyond that wait in FIFO order. 0, -EINVAL (fn NULL), -ENOMEM, -EAGAIN
+ * (no pool thread could be started), or -ECANCELED / -ETIMEDOUT: the
+ * caller was cancelled or its deadline passed. Then it returns at once,
+ * and fn, if it had started, runs to completion on its thread, its result
+ * discarded (if it had not started, it never runs): keep what fn uses
+ * alive until it returns. A call that completed wins over a cancellation
+ * that raced with it. From a thread that is not a task, fn runs on the
+ * calling thread. */
+WEFT_EXTERN int weft_blocking(void *(*fn)(void *), void *arg, void **result);
 
 /* ------------------------------------------------------------------------ */
 /* Synchronisation                                                           */

@@ -235,6 +235,8 @@ static size_t page_round(size_t n)
 #define STR(x) STR_(x)
 #define WORKERS_EXPECTED "expected an integer from 1 to " STR(WEFT__WORKERS_MAX)
 #define BLOCKING_EXPECTED "expected an integer from 1 to " STR(WEFT__BLOCKING_MAX)
+#define KEEPALIVE_EXPECTED "expected milliseconds from 1 to " STR(WEFT__MS_MAX)
+#define SHUTDOWN_EXPECTED "expected milliseconds from 0 to " STR(WEFT__MS_MAX)
 #define STACK_EXPECTED "expected a size from 16K to 1G (bytes, or a number " \
                        "with a K, M or G suffix)"
 
@@ -248,6 +250,8 @@ int weft__config_resolve(const weft_config_t *user, weft__cfg_t *out)
         .pin = 0,
         .poller = pollers[0],
         .blocking_threads = WEFT__BLOCKING_DEFAULT,
+        .blocking_keepalive_ms = WEFT__KEEPALIVE_DEFAULT_MS,
+        .blocking_shutdown_ms = WEFT__SHUTDOWN_DEFAULT_MS,
         .stats = 0,
     };
     char expected[128];
@@ -282,6 +286,16 @@ int weft__config_resolve(const weft_config_t *user, weft__cfg_t *out)
         if (parse_int(s, 1, WEFT__BLOCKING_MAX, &l) < 0)
             return reject("WEFT_BLOCKING_THREADS", s, 1, BLOCKING_EXPECTED);
         c.blocking_threads = (int)l;
+    }
+    if ((s = env("WEFT_BLOCKING_KEEPALIVE_MS")) != NULL) {
+        if (parse_int(s, 1, WEFT__MS_MAX, &l) < 0)
+            return reject("WEFT_BLOCKING_KEEPALIVE_MS", s, 1, KEEPALIVE_EXPECTED);
+        c.blocking_keepalive_ms = (int)l;
+    }
+    if ((s = env("WEFT_BLOCKING_SHUTDOWN_MS")) != NULL) {
+        if (parse_int(s, 0, WEFT__MS_MAX, &l) < 0)
+            return reject("WEFT_BLOCKING_SHUTDOWN_MS", s, 1, SHUTDOWN_EXPECTED);
+        c.blocking_shutdown_ms = (int)l;
     }
     if ((s = env("WEFT_STATS")) != NULL) {
         if (parse_bool(s, &c.stats) < 0)

@@ -14,6 +14,9 @@
 #define WEFT__WORKERS_MAX     1024
 #define WEFT__BLOCKING_DEFAULT 512
 #define WEFT__BLOCKING_MAX    65536
+#define WEFT__KEEPALIVE_DEFAULT_MS 10000   /* Tokio's keep-alive */
+#define WEFT__SHUTDOWN_DEFAULT_MS  5000
+#define WEFT__MS_MAX          3600000      /* one hour */
 
 typedef struct weft__cfg {
     int         workers;          /* 0: decided by the topology (not yet known) */
@@ -21,6 +24,8 @@ typedef struct weft__cfg {
     int         pin;              /* 1 pin, 0 not */
     const char *poller;           /* never NULL: a backend name */
     int         blocking_threads;
+    int         blocking_keepalive_ms; /* an idle pool thread retires after */
+    int         blocking_shutdown_ms;  /* weft_run waits this long for calls */
     int         stats;            /* WEFT_STATS */
 } weft__cfg_t;
 

@@ -123,6 +123,10 @@ typedef struct weft__rt {
 
 extern weft__rt_t weft__rt;
 
+/* weft_run, after the last task: retire the blocking pool's idle threads
+ * and wait up to grace_ms for the calls still running (blocking.c). */
+void weft__blocking_shutdown(int grace_ms);
+
 /* The worker running the calling thread, or NULL: a non-inlined accessor
  * (tls.c) so no compiler caches the thread-local's address across a
  * switch. */

@@ -345,6 +345,7 @@ int weft_run(const weft_config_t *cfg, void *(*main_fn)(void *), void *arg,
     weft__tasks_free_all();
     task_struct_free(m);  /* on no list: made before the workers */
     weft__sched_wait_and_stop();
+    weft__blocking_shutdown(weft__rt.cfg.blocking_shutdown_ms);
 teardown:
     weft__stacks_release_all();
     weft__topo_close(weft__rt.topo);
