@@ -19,7 +19,7 @@ import statistics
 import sys
 
 # The per-operation counter each weft benchmark reports (seconds per op).
-COUNTERS = ("ns_per_roundtrip", "ns_per_lock", "ns_per_switch", "ns_per_op")
+COUNTERS = ("ns_per_roundtrip", "ns_per_lock", "ns_per_switch", "ns_per_call", "ns_per_op")
 
 
 def weft_runs(results):
