@@ -4,6 +4,43 @@
 #ifndef WEFT_SCHED_ATOMIC_H
 #define WEFT_SCHED_ATOMIC_H
 
+#if defined(WEFT_MODEL_RELACY)
+/* The model checker's build (tests/model/): the same named operations on
+ * Relacy's atomics, so the algorithms in header form (runq.h) are checked
+ * from the very source the library compiles. C++ only. */
+#include <relacy/relacy.hpp>
+
+#define weft__atomic(T)             rl::atomic<T>
+#define weft__load_relaxed(p)       (*(p))($).load(rl::mo_relaxed)
+#define weft__load_acquire(p)       (*(p))($).load(rl::mo_acquire)
+#define weft__load_seq_cst(p)       (*(p))($).load(rl::mo_seq_cst)
+#define weft__store_relaxed(p, v)   (*(p))($).store((v), rl::mo_relaxed)
+#ifdef WEFT_MODEL_WEAKEN_RELEASE    /* the check that the checker checks */
+#define weft__store_release(p, v)   (*(p))($).store((v), rl::mo_relaxed)
+#else
+#define weft__store_release(p, v)   (*(p))($).store((v), rl::mo_release)
+#endif
+#define weft__store_seq_cst(p, v)   (*(p))($).store((v), rl::mo_seq_cst)
+#define weft__xchg_acq_rel(p, v)    (*(p))($).exchange((v), rl::mo_acq_rel)
+#define weft__fetch_add_relaxed(p, v) (*(p))($).fetch_add((v), rl::mo_relaxed)
+#define weft__fetch_add_acq_rel(p, v) (*(p))($).fetch_add((v), rl::mo_acq_rel)
+#define weft__fetch_add_seq_cst(p, v) (*(p))($).fetch_add((v), rl::mo_seq_cst)
+#define weft__fetch_sub_acq_rel(p, v) (*(p))($).fetch_sub((v), rl::mo_acq_rel)
+#define weft__fetch_sub_seq_cst(p, v) (*(p))($).fetch_sub((v), rl::mo_seq_cst)
+#define weft__fetch_or_seq_cst(p, v)  (*(p))($).fetch_or((v), rl::mo_seq_cst)
+#define weft__cas_acq_rel(p, exp, des)                                         \
+    (*(p))($).compare_exchange_strong(*(exp), (des), rl::mo_acq_rel, rl::mo_acquire)
+#define weft__cas_seq_cst(p, exp, des)                                         \
+    (*(p))($).compare_exchange_strong(*(exp), (des), rl::mo_seq_cst, rl::mo_seq_cst)
+#define weft__fence_seq_cst()       rl::atomic_thread_fence(rl::mo_seq_cst, $)
+#define weft__stat_inc(p) weft__store_relaxed((p), weft__load_relaxed(p) + 1)
+static inline void weft__cpu_relax(void)
+{
+    rl::yield(1, $);
+}
+
+#else /* C11 */
+
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -54,4 +91,5 @@ static inline void weft__cpu_relax(void)
 #endif
 }
 
+#endif /* C11 */
 #endif

@@ -14,8 +14,8 @@
  * covers it succeeds exactly once).
  *
  * The algorithm is written once, here, against sched/atomic.h only, so that
- * a model checker can include this header with atomic.h mapped onto its own
- * types (not done yet: issue 8). */
+ * the model checker (tests/model/runq_model.cpp, Relacy) includes this very
+ * header with atomic.h mapped onto its own types. */
 #ifndef WEFT_SCHED_RUNQ_H
 #define WEFT_SCHED_RUNQ_H
 
@@ -24,7 +24,9 @@
 
 #include "atomic.h"
 
+#ifndef WEFT__RUNQ_CAP  /* the model checker shrinks it */
 #define WEFT__RUNQ_CAP 256u
+#endif
 
 typedef struct weft__runq {
     weft__atomic(uint64_t) head;
