@@ -70,6 +70,10 @@
  * the watcher counts live under rt.lock, as do `idle` and the idle list, so
  * either the sleeper sees the worker busy, or the worker sees the sleeper
  * idle and not watching it.
+ * The same goes for tasks queued behind a hog: a worker with work of its
+ * own never steals, so every POLL_EVERY ticks it also looks for a worker
+ * whose published tick count has not moved since its last look (stuck in
+ * one task) and steals from that worker's queue.
  *
  * ---- Invariants -------------------------------------------------------------
  * 1. A task is in at most one place: a ring, a next slot, inject, or running.
@@ -351,6 +355,40 @@ static int harvest_others(weft__worker_t *w)
     return n;
 }
 
+/* Owner: steal from a worker that ran no scheduler tick since w's last look
+ * (POLL_EVERY of w's ticks ago): it is stuck in one task, and what waits in
+ * its queue would otherwise wait for it. */
+static weft_task_t *steal_stuck(weft__worker_t *w)
+{
+    for (int k = 1; k < weft__rt.nworkers; k++) {
+        weft__worker_t *v = weft__rt.w[(w->id + k) % weft__rt.nworkers];
+        uint32_t t = weft__load_relaxed(&v->ticks);
+        uint32_t seen = w->seen_ticks[v->id];
+        w->seen_ticks[v->id] = t;
+        if (t != seen)
+            continue;
+        /* runq_steal needs an empty ring to steal into, and ours may not
+         * be: steal into a scratch ring, then queue the rest as ours. */
+        weft__runq_t tmp;
+        weft__runq_init(&tmp);
+        unsigned got = 0;
+        weft_task_t *x = weft__runq_steal(&v->rq, &tmp, &got);
+        weft_task_t *y;
+        while ((y = weft__runq_pop(&tmp)))
+            local_push(w, y);
+        if (!x && weft__load_acquire(&v->next)) {
+            x = weft__xchg_acq_rel(&v->next, NULL);
+            got = x != NULL;
+        }
+        if (x) {
+            weft__fetch_add_relaxed(&w->st.steals_in, got);
+            weft__fetch_add_relaxed(&v->st.steals_out, got);
+            return x;
+        }
+    }
+    return NULL;
+}
+
 /* Sleep in the poller unless work shows up. Returns with w not idle. */
 static void park_worker(weft__worker_t *w)
 {
@@ -439,6 +477,7 @@ static weft_task_t *find_work(weft__worker_t *w)
             return NULL;
         weft_task_t *t;
         w->tick++;
+        weft__store_relaxed(&w->ticks, w->tick);
         if (w->tick % INJECT_EVERY == 0 && (t = inject_grab(w)))
             return found(w, t);
         /* Due timers first, even when the queues are busy: sleepers must
@@ -446,9 +485,18 @@ static weft_task_t *find_work(weft__worker_t *w)
         if (weft__load_relaxed(&w->timers.next) != UINT64_MAX)
             fire_due(w, w, now_ns());
         /* fd readiness, even when the queues are busy (Go's netpoll in
-         * findrunnable): connections must not wait for CPU-bound tasks. */
-        if (w->tick % POLL_EVERY == 0)
+         * findrunnable): connections must not wait for CPU-bound tasks,
+         * nor for a busy worker whose own poller always has events. The
+         * other workers' pollers too: their owners may be stuck in a CPU
+         * loop. */
+        if (w->tick % POLL_EVERY == 0) {
             weft__rt.pops->harvest(w->poller);
+            if (weft__rt.nworkers > 1) {
+                harvest_others(w);
+                if ((t = steal_stuck(w)))
+                    return found(w, t);
+            }
+        }
 
         t = weft__load_relaxed(&w->next) ? weft__xchg_acq_rel(&w->next, NULL) : NULL;
         if (t) {
@@ -802,6 +850,7 @@ static void worker_free(weft__worker_t *w)
         munmap(w->altstack, w->altstack_size);
     weft__free(w->victims);
     weft__free(w->watching);
+    weft__free(w->seen_ticks);
     free(w);
 }
 
@@ -826,7 +875,9 @@ static weft__worker_t *worker_new(int id)
     if (w->altstack == MAP_FAILED)
         w->altstack = NULL;
     w->watching = weft__malloc(sizeof(int) * (size_t)weft__rt.nworkers);
-    if (!w->victims || !w->watching || weft__rt.pops->create(&w->poller) < 0) {
+    w->seen_ticks = weft__calloc((size_t)weft__rt.nworkers, sizeof(uint32_t));
+    if (!w->victims || !w->watching || !w->seen_ticks ||
+        weft__rt.pops->create(&w->poller) < 0) {
         worker_free(w);
         return NULL;
     }

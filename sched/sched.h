@@ -96,6 +96,10 @@ typedef struct weft__worker {
     int                    nwatching;
     int                    watchers;
     int                    unparked;
+    /* Stuck workers (sched.c "Pollers and busy workers"): ticks published
+     * for the others to see, and the owner's view of theirs. */
+    weft__atomic(uint32_t) ticks;
+    uint32_t              *seen_ticks;
     weft__timerheap_t      timers;
     weft__stack_cache_t    stacks;
     int                   *victims;      /* nearest first                  */
