@@ -160,8 +160,10 @@ WEFT_EXTERN int weft_join_all(weft_task_t *const *ts, size_t n, void **results);
 /* ------------------------------------------------------------------------ */
 
 /* System headers with C linkage of their own; here so that the I/O section
- * stays in one place. */
+ * stays in one place. <sys/select.h> defines sigset_t even in strict ISO C
+ * mode (-std=c11), where <signal.h> alone does not. */
 #include <signal.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -33,7 +34,8 @@ struct weft__poller {
     int n, cap;
     int *slot;                     /* fd -> index + 1 in ents, 0: none */
     int slot_cap;
-    int sleeping;                  /* the owner is inside a blocking poll */
+    int sleeping;                  /* the owner is in (or entering) a blocking poll */
+    uint64_t seq;                  /* blocking polls completed */
     weft__poller_t **watchers;     /* pollers watching us while they sleep */
     int nwatchers, wcap;
     /* owner only */
@@ -172,13 +174,57 @@ static int poll_arm_(weft__poller_t *p, int fd, uint64_t tag, int events)
     return 0;
 }
 
+/* Wait until w is not inside the blocking poll it was in at `seq`. */
+static void wait_poll_done(weft__poller_t *w, uint64_t seq)
+{
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        int busy = w->sleeping && w->seq == seq;
+        pthread_mutex_unlock(&w->lock);
+        if (!busy)
+            return;
+        sched_yield();
+    }
+}
+
 static void poll_disarm_(weft__poller_t *p, int fd)
 {
+    /* A thread blocked in poll(2) holds a reference to every file in its
+     * array: until it returns, close(fd) would not release the file (no
+     * FIN, no EPIPE for the other end). So wake whoever sleeps on an array
+     * that may hold fd (the owner and its watchers), and wait for them to
+     * leave poll(2). Lock order: p->lock, then a watcher's lock. */
+    weft__poller_t *w[16];
+    uint64_t seq[16];
+    int nw = 0, more = 0;
     pthread_mutex_lock(&p->lock);
     int i = find_locked(p, fd);
     if (i >= 0)
         remove_locked(p, i);
+    if (p->sleeping) {
+        w[nw] = p;
+        seq[nw++] = p->seq;
+    }
+    for (int k = 0; k < p->nwatchers; k++) {
+        weft__poller_t *x = p->watchers[k];
+        if (nw == 16) {
+            more = 1;
+            break;
+        }
+        pthread_mutex_lock(&x->lock);
+        if (x->sleeping) {
+            w[nw] = x;
+            seq[nw++] = x->seq;
+        }
+        pthread_mutex_unlock(&x->lock);
+    }
     pthread_mutex_unlock(&p->lock);
+    for (int k = 0; k < nw; k++)
+        poll_wake_(w[k]);
+    for (int k = 0; k < nw; k++)
+        wait_poll_done(w[k], seq[k]);
+    if (more)
+        poll_disarm_(p, fd);  /* the watchers past the first 16 */
 }
 
 /* Append p's interests to pfd/src from index *at. p->lock held. */
@@ -258,6 +304,11 @@ static int poll_poll_(weft__poller_t *p, uint64_t timeout_ns)
     p->pfd[0] = (struct pollfd){ .fd = p->rfd, .events = POLLIN };
     p->src[0] = NULL;
     int rc = 0;
+    /* Sleeping from before the victims' fds are collected: a disarm of one
+     * of them that does not see us sleeping happens before our collect. */
+    pthread_mutex_lock(&p->lock);
+    p->sleeping = timeout_ns != 0;
+    pthread_mutex_unlock(&p->lock);
     for (int k = 0; k < p->nwatching && rc == 0; k++) {
         weft__poller_t *v = p->watching[k];
         pthread_mutex_lock(&v->lock);
@@ -267,7 +318,6 @@ static int poll_poll_(weft__poller_t *p, uint64_t timeout_ns)
     pthread_mutex_lock(&p->lock);
     if (rc == 0)
         rc = collect_locked(p, &p->pfd, &p->pfd_cap, &p->src, &p->src_cap, &at);
-    p->sleeping = timeout_ns != 0;
     pthread_mutex_unlock(&p->lock);
     if (rc < 0)
         timeout_ns = 0;  /* out of memory: do not sleep on a partial set */
@@ -275,6 +325,7 @@ static int poll_poll_(weft__poller_t *p, uint64_t timeout_ns)
     int e = errno;
     pthread_mutex_lock(&p->lock);
     p->sleeping = 0;
+    p->seq++;
     pthread_mutex_unlock(&p->lock);
     if (n < 0)
         return e == EINTR ? 0 : -e;
