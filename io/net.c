@@ -98,11 +98,17 @@ int weft_connect(int fd, const struct sockaddr *addr, socklen_t len)
         return 0;
     int e = errno;
     if (again(e)) {
-        /* Unix-domain socket with a full backlog: retry once writable. */
+        /* A Unix-domain listener with a full backlog. Nothing reports when
+         * it has room again (an unconnected Unix socket polls writable at
+         * once), so retry after a growing sleep, which honours the task's
+         * deadline and cancellation. */
+        uint64_t pause = 1000000u;  /* 1 ms, doubling up to 64 ms */
         for (;;) {
-            int w = weft__fd_wait(fd, WEFT__IO_OUT);
+            int w = weft_sleep(pause);
             if (w < 0)
                 return w;
+            if (pause < 64000000u)
+                pause *= 2;
             if (connect(fd, addr, len) == 0)
                 return 0;
             e = errno;

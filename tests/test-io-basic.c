@@ -128,6 +128,21 @@ static void bulk(int a, int b, size_t n)
     CHECK_EQ(weft_join_all(ts, 4, NULL), 0);
 }
 
+/* Connect to the Unix socket *a and wait for one byte from the acceptor's
+ * side: the connected fd, or a negative errno. */
+static void *unix_connector(void *a)
+{
+    const struct sockaddr_un *sa = a;
+    int c = weft_socket(AF_UNIX, SOCK_STREAM, 0);
+    CHECK(c >= 0);
+    int rc = weft_connect(c, (const struct sockaddr *)sa, sizeof *sa);
+    if (rc < 0) {
+        weft_close(c);
+        return (void *)(intptr_t)rc;
+    }
+    return (void *)(intptr_t)c;
+}
+
 static void *m_unix(void *arg)
 {
     int sv[2];
@@ -143,7 +158,7 @@ static void *m_unix(void *arg)
     int l = weft_socket(AF_UNIX, SOCK_STREAM, 0);
     CHECK(l >= 0);
     CHECK_EQ(bind(l, (struct sockaddr *)&sa, sizeof sa), 0);
-    CHECK_EQ(listen(l, 8), 0);
+    CHECK_EQ(listen(l, 1), 0);
     int c = weft_socket(AF_UNIX, SOCK_STREAM, 0);
     CHECK_EQ(weft_connect(c, (struct sockaddr *)&sa, sizeof sa), 0);
     int s = weft_accept(l, NULL, NULL);
@@ -151,6 +166,29 @@ static void *m_unix(void *arg)
     bulk(c, s, (size_t)t_scale(1 << 20));
     weft_close(c);
     weft_close(s);
+
+    /* A full backlog: connects wait (EAGAIN on a Unix socket) until the
+     * listener accepts. */
+    weft_task_t *ts[8];
+    for (int i = 0; i < 8; i++)
+        ts[i] = weft_spawn(unix_connector, &sa);
+    weft_sleep(MS(50));
+    int acc[8];
+    for (int i = 0; i < 8; i++) {
+        acc[i] = weft_accept(l, NULL, NULL);
+        CHECK(acc[i] >= 0);
+        CHECK_EQ(weft_write(acc[i], "!", 1), 1);
+    }
+    for (int i = 0; i < 8; i++) {
+        void *r;
+        CHECK_EQ(weft_join(ts[i], &r), 0);
+        CHECK((intptr_t)r >= 0);
+        char b;
+        CHECK_EQ(weft_read((int)(intptr_t)r, &b, 1), 1);
+        weft_close((int)(intptr_t)r);
+    }
+    for (int i = 0; i < 8; i++)
+        weft_close(acc[i]);
     weft_close(l);
     unlink(sa.sun_path);
     return NULL;
@@ -572,6 +610,16 @@ static void *m_thread(void *arg)
 static void io_plain_thread(void)
 {
     t_run(2, m_thread, NULL);
+    /* No runtime, SIGPIPE at its default (fatal) disposition: a write to a
+     * socket whose peer is gone is -EPIPE, not the end of the process. */
+    CHECK(signal(SIGPIPE, SIG_DFL) != SIG_ERR);
+    int sv[2];
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    weft_close(sv[1]);
+    CHECK_EQ(weft_write(sv[0], "x", 1), -EPIPE);
+    struct iovec iov = { "y", 1 };
+    CHECK_EQ(weft_writev(sv[0], &iov, 1), -EPIPE);
+    weft_close(sv[0]);
     /* And with no runtime at all. */
     int c = -1, p[2];
     CHECK_EQ(pipe2(p, O_NONBLOCK), 0);
