@@ -204,7 +204,9 @@ WEFT_EXTERN int weft_socket(int domain, int type, int protocol);
 WEFT_EXTERN int weft_accept(int fd, struct sockaddr *addr, socklen_t *len);
 /* Connect fd (from weft_socket) to addr, waiting for the handshake: 0, or
  * -ECONNREFUSED, -ETIMEDOUT (the kernel's or the task's deadline), ...
- * After -ECANCELED or -ETIMEDOUT the socket's state is unknown: close it. */
+ * A Unix-domain listener with a full backlog is retried after a sleep of
+ * 1 ms doubling up to 64 ms until it takes the connection. After
+ * -ECANCELED or -ETIMEDOUT the socket's state is unknown: close it. */
 WEFT_EXTERN int weft_connect(int fd, const struct sockaddr *addr, socklen_t len);
 /* read(2): the bytes read (0 at end of file or after the peer's shutdown),
  * waiting until at least one byte or the end is there. */
