@@ -55,22 +55,63 @@ static int again(int e)
 /* Sockets                                                                   */
 /* ------------------------------------------------------------------------ */
 
+#if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
+#define HAVE_SOCK_FLAGS 1
+#else
+/* macOS: no SOCK_NONBLOCK, no accept4 (not exercised on Linux CI). */
+#define HAVE_SOCK_FLAGS 0
+#endif
+
+/* A new socket fd: the flags the Linux calls set atomically, set by hand
+ * where they do not exist. 0 or -errno (fd closed then). */
+static int new_socket_fd(int fd)
+{
+#if !HAVE_SOCK_FLAGS
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+        fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+#endif
+#ifdef SO_NOSIGPIPE
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
+    weft__fd_fresh(fd);
+    return 0;
+}
+
 int weft_socket(int domain, int type, int protocol)
 {
+#if HAVE_SOCK_FLAGS
     int fd = socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+#else
+    int fd = socket(domain, type, protocol);
+#endif
     if (fd < 0)
         return -errno;
-    weft__fd_fresh(fd);
-    return fd;
+    int rc = new_socket_fd(fd);
+    return rc < 0 ? rc : fd;
+}
+
+static int accept_once(int fd, struct sockaddr *addr, socklen_t *len)
+{
+#if HAVE_SOCK_FLAGS
+    return accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+#else
+    return accept(fd, addr, len);
+#endif
 }
 
 int weft_accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
     for (;;) {
-        int c = accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int c = accept_once(fd, addr, len);
         if (c >= 0) {
-            weft__fd_fresh(c);
-            return c;
+            int rc = new_socket_fd(c);
+            return rc < 0 ? rc : c;
         }
         int e = errno;
         /* A connection reset before we took it is not the listener's error. */
