@@ -316,6 +316,42 @@ static void io_refused(void)
     t_run(2, m_refused, NULL);
 }
 
+/* ---- one fd across two runs of weft_run ---------------------------------- */
+
+static int shared_listener;
+
+static void *delayed_connect(void *a)
+{
+    weft_sleep(MS(20));  /* the acceptor parks first: the fd gets registered */
+    int c = weft_tcp_connect("127.0.0.1", (uint16_t)weft_local_port(shared_listener));
+    CHECK(c >= 0);
+    return (void *)(intptr_t)c;
+}
+
+static void *m_one_accept(void *arg)
+{
+    weft_task_t *t = weft_spawn(delayed_connect, NULL);
+    int s = weft_accept(shared_listener, NULL, NULL);
+    CHECK(s >= 0);
+    void *c;
+    CHECK_EQ(weft_join(t, &c), 0);
+    weft_close(s);
+    weft_close((int)(intptr_t)c);
+    return NULL;
+}
+
+static void io_two_runs(void)
+{
+    /* Registered in the first run's poller, which is gone in the second:
+     * the second run must register it again. */
+    shared_listener = weft_tcp_listen("127.0.0.1", 0, 8);
+    CHECK(shared_listener >= 0);
+    t_run(2, m_one_accept, NULL);
+    t_run(1, m_one_accept, NULL);
+    t_run(2, m_one_accept, NULL);
+    weft_close(shared_listener);
+}
+
 /* ---- peer reset while writing ------------------------------------------ */
 
 static void *resetter(void *a)
@@ -717,6 +753,7 @@ T_MAIN(
     T_CASE(io_tcp),
     T_CASE(io_half_close),
     T_CASE(io_refused),
+    T_CASE(io_two_runs),
     T_CASE(io_peer_reset),
     T_CASE(io_read_deadline),
     T_CASE(io_cancel_read),
