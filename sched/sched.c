@@ -362,6 +362,8 @@ static weft_task_t *steal_stuck(weft__worker_t *w)
 {
     for (int k = 1; k < weft__rt.nworkers; k++) {
         weft__worker_t *v = weft__rt.w[(w->id + k) % weft__rt.nworkers];
+        /* relaxed: a stale count only moves a steal earlier or later; the
+         * steal itself synchronises through the ring (runq.h). */
         uint32_t t = weft__load_relaxed(&v->ticks);
         uint32_t seen = w->seen_ticks[v->id];
         w->seen_ticks[v->id] = t;

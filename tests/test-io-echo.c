@@ -283,7 +283,51 @@ static void io_cpu_hog(void)
     t_run(2, m_hog, NULL);
 }
 
+/* ---- one worker kept busy by a yielding task ----------------------------- */
+
+/* The run queue is never empty while `yielder` runs, so only the periodic
+ * harvest (every 61 ticks) brings the connection's readiness in. */
+static atomic_long yield_rounds;
+
+static void *yielder(void *a)
+{
+    uint64_t end = weft_now() + MS(500);
+    long before = atomic_load(&pairs[0].rounds);
+    while (weft_now() < end)
+        CHECK_EQ(weft_yield(), 0);
+    atomic_store(&yield_rounds, atomic_load(&pairs[0].rounds) - before);
+    return NULL;
+}
+
+static void *m_yield_busy(void *arg)
+{
+    int l = weft_tcp_listen("127.0.0.1", 0, 4);
+    CHECK(l >= 0);
+    int c = weft_tcp_connect("127.0.0.1", (uint16_t)weft_local_port(l));
+    int s = weft_accept(l, NULL, NULL);
+    CHECK(c >= 0 && s >= 0);
+    weft_close(l);
+    pairs[0].fd = c;
+    weft_task_t *e = weft_spawn(echo_side, (void *)(intptr_t)s);
+    weft_task_t *p = weft_spawn(ping_side, &pairs[0]);
+    weft_sleep(MS(50));
+    weft_task_t *y = weft_spawn(yielder, NULL);
+    CHECK_EQ(weft_join(y, NULL), 0);
+    atomic_store(&stop, 1);
+    CHECK_EQ(weft_join(p, NULL), 0);
+    CHECK_EQ(weft_join(e, NULL), 0);
+    fprintf(stderr, "%ld round trips beside the yielding task\n", atomic_load(&yield_rounds));
+    CHECK(atomic_load(&yield_rounds) >= 10);
+    return NULL;
+}
+
+static void io_yield_busy(void)
+{
+    t_run(1, m_yield_busy, NULL);
+}
+
 T_MAIN(
     T_CASE(echo_10k),
     T_CASE(io_cpu_hog),
+    T_CASE(io_yield_busy),
 )
