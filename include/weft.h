@@ -368,6 +368,109 @@ WEFT_EXTERN int  weft_future_wait(weft_future_t *f, void **value);
  * reference for the callback; keep one until it has run. */
 WEFT_EXTERN int  weft_future_on_done(weft_future_t *f, weft_future_cb cb, void *arg);
 
+/* ------------------------------------------------------------------------ */
+/* I/O                                                                       */
+/* ------------------------------------------------------------------------ */
+
+/* System headers with C linkage of their own; here so that the I/O section
+ * stays in one place. <sys/select.h> defines sigset_t even in strict ISO C
+ * mode (-std=c11), where <signal.h> alone does not. */
+#include <signal.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+/* File descriptors stay plain ints. Every call below tries its syscall first
+ * and parks the calling task only when the syscall says EAGAIN; it resumes
+ * when the fd's poller reports readiness, possibly on another worker. A
+ * parked call returns -ECANCELED once the task is cancelled and -ETIMEDOUT
+ * once its deadline (weft_deadline_push) passes; a call that did not need
+ * to park does not look at either.
+ *
+ * The fds must be non-blocking (weft_socket, weft_accept and the weft_tcp_*
+ * helpers make them so; O_NONBLOCK for pipes and others): on a blocking fd
+ * the syscall blocks the whole worker. Close an fd that tasks may wait on
+ * with weft_close, not close(2): it wakes them with -EBADF and drops the
+ * fd's registration before the number can be reused.
+ *
+ * SIGPIPE: writes to sockets use MSG_NOSIGNAL, and weft_run sets SIGPIPE to
+ * SIG_IGN while it runs if it was SIG_DFL (so writes to pipes fail with
+ * -EPIPE too); the disposition is put back when weft_run returns.
+ *
+ * Called from a plain thread (not a weft task), these calls block that
+ * thread in poll(2) on the one fd, without deadlines; weft_close from
+ * another thread does not wake such a thread.
+ *
+ * Errors are negative errno values; bad arguments give -EBADF, -EINVAL or
+ * -EFAULT from the kernel, never an abort. */
+
+#define WEFT_READABLE 1
+#define WEFT_WRITABLE 2
+
+/* socket(2) with SOCK_NONBLOCK | SOCK_CLOEXEC added: the fd, or -errno. */
+WEFT_EXTERN int weft_socket(int domain, int type, int protocol);
+/* Accept a connection on listening socket fd, waiting for one if needed.
+ * The new fd is non-blocking and close-on-exec. -EMFILE/-ENFILE when out of
+ * fds: the pending connection stays queued and a later call can take it.
+ * Connections reset before they were accepted are skipped. */
+WEFT_EXTERN int weft_accept(int fd, struct sockaddr *addr, socklen_t *len);
+/* Connect fd (from weft_socket) to addr, waiting for the handshake: 0, or
+ * -ECONNREFUSED, -ETIMEDOUT (the kernel's or the task's deadline), ...
+ * A Unix-domain listener with a full backlog is retried after a sleep of
+ * 1 ms doubling up to 64 ms until it takes the connection. After
+ * -ECANCELED or -ETIMEDOUT the socket's state is unknown: close it. */
+WEFT_EXTERN int weft_connect(int fd, const struct sockaddr *addr, socklen_t len);
+/* read(2): the bytes read (0 at end of file or after the peer's shutdown),
+ * waiting until at least one byte or the end is there. */
+WEFT_EXTERN ssize_t weft_read(int fd, void *buf, size_t n);
+/* write(2) (send(2) with MSG_NOSIGNAL on sockets): the bytes written, at
+ * least one; may be fewer than n. -EPIPE or -ECONNRESET when the peer has
+ * gone. */
+WEFT_EXTERN ssize_t weft_write(int fd, const void *buf, size_t n);
+/* Write all n bytes, waiting as often as needed: n, or a negative errno (some
+ * bytes may have been written before the error). */
+WEFT_EXTERN ssize_t weft_write_all(int fd, const void *buf, size_t n);
+/* readv(2) / writev(2) (sendmsg with MSG_NOSIGNAL on sockets), like
+ * weft_read / weft_write. -EINVAL for n < 0 or n > IOV_MAX. */
+WEFT_EXTERN ssize_t weft_readv(int fd, const struct iovec *iov, int n);
+WEFT_EXTERN ssize_t weft_writev(int fd, const struct iovec *iov, int n);
+/* recvfrom(2) / sendto(2) for datagram and stream sockets; MSG_DONTWAIT
+ * (and MSG_NOSIGNAL for sendto) are added to flags. */
+WEFT_EXTERN ssize_t weft_recvfrom(int fd, void *buf, size_t n, int flags,
+                                  struct sockaddr *a, socklen_t *l);
+WEFT_EXTERN ssize_t weft_sendto(int fd, const void *buf, size_t n, int flags,
+                                const struct sockaddr *a, socklen_t l);
+/* Wait until fd is readable and/or writable (events: WEFT_READABLE |
+ * WEFT_WRITABLE); returns the subset of events that is ready (an error or
+ * hang-up counts as both). -EINVAL for other bits or none, -EBADF. */
+WEFT_EXTERN int weft_wait_fd(int fd, int events);
+/* Close fd: tasks parked on it wake with -EBADF, then close(2). 0 or -errno. */
+WEFT_EXTERN int weft_close(int fd);
+/* A TCP socket bound to host:port and listening (backlog <= 0: SOMAXCONN),
+ * with SO_REUSEADDR. host NULL, "" or "*": every address (IPv6 dual-stack
+ * where available, else IPv4); otherwise a numeric IPv4/IPv6 address or a
+ * name (resolved as in weft_tcp_connect). Port 0 picks a free port: see
+ * weft_local_port. The fd, or -errno (-ENOENT: unknown host name). */
+WEFT_EXTERN int weft_tcp_listen(const char *host, uint16_t port, int backlog);
+/* The local port of socket fd (after weft_tcp_listen(.., 0, ..)), or -errno. */
+WEFT_EXTERN int weft_local_port(int fd);
+/* A TCP connection to host:port, trying each address of host in turn: the
+ * connected, non-blocking fd, or the last address's error (-ECONNREFUSED,
+ * -ENOENT for an unknown name, ...). A numeric host is used as is; a name
+ * is resolved with getaddrinfo on a helper thread (one short-lived detached
+ * thread per resolution for now) while the calling task parks, so the
+ * worker keeps running other tasks; the task's deadline and cancellation
+ * interrupt the wait (the thread then finishes on its own). */
+WEFT_EXTERN int weft_tcp_connect(const char *host, uint16_t port);
+/* Wait for one of the signals in set and return its number. On Linux it
+ * reads a signalfd, which sees only blocked signals: block set in the thread
+ * that calls weft_run, before calling it (the workers inherit its mask), or
+ * the signal's default action runs instead; -EINVAL when set is empty or
+ * not blocked in the calling thread. Elsewhere a handler writes to a
+ * self-pipe (not exercised by Linux CI). */
+WEFT_EXTERN int weft_signal_wait(const sigset_t *set);
+
 #ifdef __cplusplus
 }
 #endif

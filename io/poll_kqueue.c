@@ -1,5 +1,11 @@
 /* BSD/macOS kqueue(2) poller; woken through an EVFILT_USER event.
- * Compiled on those systems only: Linux CI does not exercise this file. */
+ * Compiled on those systems only: Linux CI does not exercise this file.
+ *
+ * The same shape as the epoll backend: an `io` kqueue holds the fds
+ * (EVFILT_READ and EVFILT_WRITE with EV_CLEAR: edge-triggered, registered
+ * once); a `main` kqueue holds the wake-up event, `io` itself and, while the
+ * owner sleeps, the `io` kqueues of the busy workers it watches (a kqueue fd
+ * is readable while it has pending events). */
 #include "io/poller.h"
 #include "sched/alloc.h"
 
@@ -11,10 +17,12 @@
 #include <unistd.h>
 
 struct weft__poller {
-    int kq;
+    int kq;    /* main */
+    int kqio;  /* fds */
 };
 
 enum { WAKE_IDENT = 1 };
+#define TAG_SELF ((void *)1)
 
 static int kq_create_(weft__poller_t **out)
 {
@@ -22,16 +30,16 @@ static int kq_create_(weft__poller_t **out)
     if (!p)
         return -ENOMEM;
     p->kq = kqueue();
-    if (p->kq < 0) {
+    p->kqio = kqueue();
+    struct kevent ev[2];
+    EV_SET(&ev[0], WAKE_IDENT, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, NULL);
+    EV_SET(&ev[1], p->kqio, EVFILT_READ, EV_ADD, 0, 0, TAG_SELF);
+    if (p->kq < 0 || p->kqio < 0 || kevent(p->kq, ev, 2, NULL, 0, NULL) < 0) {
         int e = errno;
-        weft__free(p);
-        return -e;
-    }
-    struct kevent ev;
-    EV_SET(&ev, WAKE_IDENT, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, NULL);
-    if (kevent(p->kq, &ev, 1, NULL, 0, NULL) < 0) {
-        int e = errno;
-        close(p->kq);
+        if (p->kq >= 0)
+            close(p->kq);
+        if (p->kqio >= 0)
+            close(p->kqio);
         weft__free(p);
         return -e;
     }
@@ -41,6 +49,7 @@ static int kq_create_(weft__poller_t **out)
 
 static void kq_destroy_(weft__poller_t *p)
 {
+    close(p->kqio);
     close(p->kq);
     weft__free(p);
 }
@@ -53,6 +62,25 @@ static void kq_wake_(weft__poller_t *p)
         ;
 }
 
+static int kq_harvest_(weft__poller_t *p)
+{
+    struct kevent evs[64];
+    struct timespec zero = { 0, 0 };
+    int total = 0, n;
+    do {
+        n = kevent(p->kqio, NULL, 0, evs, 64, &zero);
+        for (int i = 0; i < n; i++) {
+            int bits = evs[i].filter == EVFILT_READ ? WEFT__IO_IN : WEFT__IO_OUT;
+            if (evs[i].flags & (EV_EOF | EV_ERROR))
+                bits |= WEFT__IO_ERR;
+            weft__io_ready((uint64_t)(uintptr_t)evs[i].udata, bits);
+        }
+        if (n > 0)
+            total += n;
+    } while (n == 64);
+    return total;
+}
+
 static int kq_poll_(weft__poller_t *p, uint64_t timeout_ns)
 {
     struct kevent evs[8];
@@ -61,12 +89,53 @@ static int kq_poll_(weft__poller_t *p, uint64_t timeout_ns)
     int n = kevent(p->kq, NULL, 0, evs, 8, timeout_ns == UINT64_MAX ? NULL : &ts);
     if (n < 0)
         return errno == EINTR ? 0 : -errno;
-    for (int i = 0; i < n; i++)
+    int woken = 0;
+    for (int i = 0; i < n; i++) {
         if (evs[i].filter == EVFILT_USER)
-            return 1;
+            woken = 1;
+        else if (evs[i].udata == TAG_SELF)
+            kq_harvest_(p);
+        else
+            kq_harvest_((weft__poller_t *)evs[i].udata);
+    }
+    return woken;
+}
+
+static void kq_watch_(weft__poller_t *p, weft__poller_t *victim, int on)
+{
+    struct kevent ev;
+    EV_SET(&ev, victim->kqio, EVFILT_READ, on ? EV_ADD : EV_DELETE, 0, 0, victim);
+    kevent(p->kq, &ev, 1, NULL, 0, NULL);
+}
+
+static int kq_arm_(weft__poller_t *p, int fd, uint64_t tag, int events)
+{
+    (void)events;
+    struct kevent ev[2];
+    EV_SET(&ev[0], fd, EVFILT_READ, EV_ADD | EV_CLEAR, 0, 0, (void *)(uintptr_t)tag);
+    EV_SET(&ev[1], fd, EVFILT_WRITE, EV_ADD | EV_CLEAR, 0, 0, (void *)(uintptr_t)tag);
+    if (kevent(p->kqio, ev, 2, NULL, 0, NULL) < 0)
+        return -errno;
     return 0;
 }
 
+static void kq_disarm_(weft__poller_t *p, int fd)
+{
+    struct kevent ev[2];
+    EV_SET(&ev[0], fd, EVFILT_READ, EV_DELETE, 0, 0, NULL);
+    EV_SET(&ev[1], fd, EVFILT_WRITE, EV_DELETE, 0, 0, NULL);
+    kevent(p->kqio, ev, 2, NULL, 0, NULL);
+}
+
 const weft__poller_ops_t weft__poller_kqueue = {
-    "kqueue", kq_create_, kq_destroy_, kq_wake_, kq_poll_,
+    .name = "kqueue",
+    .oneshot = 0,
+    .create = kq_create_,
+    .destroy = kq_destroy_,
+    .wake = kq_wake_,
+    .poll = kq_poll_,
+    .harvest = kq_harvest_,
+    .watch = kq_watch_,
+    .arm = kq_arm_,
+    .disarm = kq_disarm_,
 };

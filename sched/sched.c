@@ -57,6 +57,24 @@
  * unless the park is NOINTR; the park re-checks t->cancelled after storing
  * PARKING (both seq_cst), so one of them sees the other.
  *
+ * ---- Pollers and busy workers ----------------------------------------------
+ * Each worker's poller also holds the fds first waited on there (io/fd.c).
+ * A worker harvests its own poller without blocking every POLL_EVERY ticks
+ * and whenever its queues run dry, then the other workers' pollers before
+ * it parks: a task hogging its worker in a CPU loop must not strand the
+ * connections registered there. A parking worker also *watches* the poller
+ * of every worker that is busy (not idle) at that moment (ops->watch: it
+ * wakes when that poller has fd events and harvests them). A worker that
+ * leaves a park and finds work while nobody watches it wakes one sleeper
+ * (`unparked`, in found()), which parks again watching it. The watch set and
+ * the watcher counts live under rt.lock, as do `idle` and the idle list, so
+ * either the sleeper sees the worker busy, or the worker sees the sleeper
+ * idle and not watching it.
+ * The same goes for tasks queued behind a hog: a worker with work of its
+ * own never steals, so every POLL_EVERY ticks it also looks for a worker
+ * whose published tick count has not moved since its last look (stuck in
+ * one task) and steals from that worker's queue.
+ *
  * ---- Invariants -------------------------------------------------------------
  * 1. A task is in at most one place: a ring, a next slot, inject, or running.
  * 2. Only the worker running a task touches its stack, fiber and deadlines.
@@ -88,6 +106,7 @@ weft__rt_t weft__rt;
 #define LIFO_MAX     3       /* next-slot runs in a row (Tokio's cap)       */
 #define STEAL_ROUNDS 4
 #define NEXT_GRACE_NS 3000  /* before stealing a next slot (Go's 3 us)    */
+#define POLL_EVERY   61      /* ticks between harvests of the own poller    */
 
 static uint64_t now_ns(void)
 {
@@ -243,6 +262,21 @@ static void wakep(void)
         weft__rt.pops->wake(v->poller);
 }
 
+/* Owner, after a park: w is about to run a task. If no sleeper watches
+ * w's poller, wake one so that it parks again watching it (see "Pollers and
+ * busy workers"). */
+static void after_unpark(weft__worker_t *w)
+{
+    weft__worker_t *kick = NULL;
+    pthread_mutex_lock(&weft__rt.lock);
+    w->unparked = 0;
+    if (w->watchers == 0)
+        kick = weft__rt.idle_list;
+    pthread_mutex_unlock(&weft__rt.lock);
+    if (kick)
+        weft__rt.pops->wake(kick->poller);
+}
+
 /* Owner: stop spinning because we found work. */
 static weft_task_t *found(weft__worker_t *w, weft_task_t *t)
 {
@@ -251,6 +285,8 @@ static weft_task_t *found(weft__worker_t *w, weft_task_t *t)
         if (weft__fetch_sub_seq_cst(&weft__rt.nspinning, 1) == 1)
             wakep();  /* the last spinner: let another look for more */
     }
+    if (w->unparked)
+        after_unpark(w);
     return t;
 }
 
@@ -310,6 +346,52 @@ static int fire_timers(weft__worker_t *w, uint64_t now)
     return n;
 }
 
+/* Owner: harvest the other workers' pollers without blocking (their tasks
+ * wake onto w). Returns the number of events. */
+static int harvest_others(weft__worker_t *w)
+{
+    int n = 0;
+    for (int k = 1; k < weft__rt.nworkers; k++)
+        n += weft__rt.pops->harvest(weft__rt.w[(w->id + k) % weft__rt.nworkers]->poller);
+    return n;
+}
+
+/* Owner: steal from a worker that ran no scheduler tick since w's last look
+ * (POLL_EVERY of w's ticks ago): it is stuck in one task, and what waits in
+ * its queue would otherwise wait for it. */
+static weft_task_t *steal_stuck(weft__worker_t *w)
+{
+    for (int k = 1; k < weft__rt.nworkers; k++) {
+        weft__worker_t *v = weft__rt.w[(w->id + k) % weft__rt.nworkers];
+        /* relaxed: a stale count only moves a steal earlier or later; the
+         * steal itself synchronises through the ring (runq.h). */
+        uint32_t t = weft__load_relaxed(&v->ticks);
+        uint32_t seen = w->seen_ticks[v->id];
+        w->seen_ticks[v->id] = t;
+        if (t != seen)
+            continue;
+        /* runq_steal needs an empty ring to steal into, and ours may not
+         * be: steal into a scratch ring, then queue the rest as ours. */
+        weft__runq_t tmp;
+        weft__runq_init(&tmp);
+        unsigned got = 0;
+        weft_task_t *x = weft__runq_steal(&v->rq, &tmp, &got);
+        weft_task_t *y;
+        while ((y = weft__runq_pop(&tmp)))
+            local_push(w, y);
+        if (!x && weft__load_acquire(&v->next)) {
+            x = weft__xchg_acq_rel(&v->next, NULL);
+            got = x != NULL;
+        }
+        if (x) {
+            weft__fetch_add_relaxed(&w->st.steals_in, got);
+            weft__fetch_add_relaxed(&v->st.steals_out, got);
+            return x;
+        }
+    }
+    return NULL;
+}
+
 /* Sleep in the poller unless work shows up. Returns with w not idle. */
 static void park_worker(weft__worker_t *w)
 {
@@ -322,6 +404,16 @@ static void park_worker(weft__worker_t *w)
         w->spinning = 0;
         weft__fetch_sub_seq_cst(&weft__rt.nspinning, 1);
     }
+    /* Watch the pollers of the busy workers while we sleep. */
+    w->nwatching = 0;
+    for (int i = 0; i < weft__rt.nworkers; i++) {
+        weft__worker_t *v = weft__rt.w[i];
+        if (v != w && !v->idle) {
+            w->watching[w->nwatching++] = i;
+            v->watchers++;
+        }
+    }
+    w->unparked = 1;
     pthread_mutex_unlock(&weft__rt.lock);
 
     /* seq_cst: pairs with wakep()'s fence (see the essay). */
@@ -333,12 +425,20 @@ static void park_worker(weft__worker_t *w)
         uint64_t now = now_ns();
         weft__store_relaxed(&w->park_until, until);
         weft__stat_inc(&w->st.parks);
+        /* nwatching and watching[] are written by the owner only. */
+        for (int k = 0; k < w->nwatching; k++)
+            weft__rt.pops->watch(w->poller, weft__rt.w[w->watching[k]]->poller, 1);
         weft__rt.pops->poll(w->poller, until == UINT64_MAX ? UINT64_MAX
                                        : until > now ? until - now : 0);
+        for (int k = 0; k < w->nwatching; k++)
+            weft__rt.pops->watch(w->poller, weft__rt.w[w->watching[k]]->poller, 0);
         weft__store_relaxed(&w->park_until, UINT64_MAX);
     }
     pthread_mutex_lock(&weft__rt.lock);
     unidle_locked(w);
+    for (int k = 0; k < w->nwatching; k++)
+        weft__rt.w[w->watching[k]]->watchers--;
+    w->nwatching = 0;
     /* A waker that popped us set w->spinning under the lock. Otherwise, look
      * for work as a spinner if the quota allows. */
     pthread_mutex_unlock(&weft__rt.lock);
@@ -396,12 +496,26 @@ static weft_task_t *find_work(weft__worker_t *w)
             return NULL;
         weft_task_t *t;
         w->tick++;
+        weft__store_relaxed(&w->ticks, w->tick);
         if (w->tick % INJECT_EVERY == 0 && (t = inject_grab(w)))
             return found(w, t);
         /* Due timers first, even when the queues are busy: sleepers must
          * not wait for yielders. Costs a clock read only with timers armed. */
         if (weft__load_relaxed(&w->timers.next) != UINT64_MAX)
             fire_due(w, w, now_ns());
+        /* fd readiness, even when the queues are busy (Go's netpoll in
+         * findrunnable): connections must not wait for CPU-bound tasks,
+         * nor for a busy worker whose own poller always has events. The
+         * other workers' pollers too: their owners may be stuck in a CPU
+         * loop. */
+        if (w->tick % POLL_EVERY == 0) {
+            weft__rt.pops->harvest(w->poller);
+            if (weft__rt.nworkers > 1) {
+                harvest_others(w);
+                if ((t = steal_stuck(w)))
+                    return found(w, t);
+            }
+        }
 
         t = weft__load_relaxed(&w->next) ? weft__xchg_acq_rel(&w->next, NULL) : NULL;
         if (t) {
@@ -418,6 +532,8 @@ static weft_task_t *find_work(weft__worker_t *w)
             return found(w, t);
         if (fire_timers(w, now_ns()))
             continue;
+        if (weft__rt.pops->harvest(w->poller) > 0)
+            continue;
 
         /* Out of local work: spin (steal) if few others are spinning. */
         if (!w->spinning) {
@@ -429,6 +545,9 @@ static weft_task_t *find_work(weft__worker_t *w)
         }
         if (w->spinning && weft__rt.nworkers > 1 && (t = steal_work(w)))
             return found(w, t);
+        /* A busy victim's poller: its owner may be stuck in a CPU loop. */
+        if (weft__rt.nworkers > 1 && harvest_others(w) > 0)
+            continue;
         park_worker(w);
     }
 }
@@ -749,6 +868,8 @@ static void worker_free(weft__worker_t *w)
     if (w->altstack)
         munmap(w->altstack, w->altstack_size);
     weft__free(w->victims);
+    weft__free(w->watching);
+    weft__free(w->seen_ticks);
     free(w);
 }
 
@@ -798,7 +919,10 @@ static weft__worker_t *worker_new(int id)
                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (w->altstack == MAP_FAILED)
         w->altstack = NULL;
-    if (!w->victims || weft__rt.pops->create(&w->poller) < 0) {
+    w->watching = weft__malloc(sizeof(int) * (size_t)weft__rt.nworkers);
+    w->seen_ticks = weft__calloc((size_t)weft__rt.nworkers, sizeof(uint32_t));
+    if (!w->victims || !w->watching || !w->seen_ticks ||
+        weft__rt.pops->create(&w->poller) < 0) {
         worker_free(w);
         return NULL;
     }
@@ -827,6 +951,7 @@ int weft__sched_start(weft_task_t *main_task)
         }
     }
     install_fault_handlers();
+    weft__io_runtime_start();
     inject(main_task);
     int rc = 0;
     int started = 0;
@@ -841,6 +966,7 @@ int weft__sched_start(weft_task_t *main_task)
     if (rc < 0 && started == 0) {
         /* Nothing runs: undo. The main task was never started. */
         remove_fault_handlers();
+        weft__io_runtime_stop();
         for (int j = 0; j < n; j++)
             worker_free(weft__rt.w[j]);
         weft__free(weft__rt.w);
@@ -877,10 +1003,24 @@ void weft__sched_wait_and_stop(void)
     if (weft__rt.cfg.stats)
         print_stats();
     remove_fault_handlers();
+    weft__io_runtime_stop();
     for (int i = 0; i < weft__rt.nworkers; i++)
         worker_free(weft__rt.w[i]);
     weft__free(weft__rt.w);
     weft__rt.w = NULL;
+}
+
+/* io/poller.h: the caller's worker's poller, NULL on a plain thread. */
+weft__poller_t *weft__poller_self(void)
+{
+    weft__worker_t *w = weft__worker_self();
+    return w ? w->poller : NULL;
+}
+
+/* io/poller.h: the backend of the running runtime (NULL when none runs). */
+const weft__poller_ops_t *weft__poller_ops(void)
+{
+    return weft__rt.pops;
 }
 
 weft__totals_t weft__last_totals;

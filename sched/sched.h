@@ -88,6 +88,18 @@ typedef struct weft__worker {
     struct weft__worker   *idle_next;
     weft__atomic(uint64_t) park_until;   /* poll deadline while parked     */
     weft__poller_t        *poller;
+    /* I/O of busy workers (sched.c "Pollers"), all under rt.lock: the
+     * workers whose pollers this one watches while it sleeps, how many
+     * sleepers watch this one's poller, and whether it has just left a
+     * park (then it may have to wake a sleeper to watch it). */
+    int                   *watching;
+    int                    nwatching;
+    int                    watchers;
+    int                    unparked;
+    /* Stuck workers (sched.c "Pollers and busy workers"): ticks published
+     * for the others to see, and the owner's view of theirs. */
+    weft__atomic(uint32_t) ticks;
+    uint32_t              *seen_ticks;
     weft__timerheap_t      timers;
     weft__stack_cache_t    stacks;
     int                   *victims;      /* nearest first                  */
