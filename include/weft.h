@@ -179,6 +179,41 @@ WEFT_EXTERN int weft_join_all(weft_task_t *const *ts, size_t n, void **results);
  * calling thread. */
 WEFT_EXTERN int weft_blocking(void *(*fn)(void *), void *arg, void **result);
 
+/* Subprocesses (asyncio.create_subprocess_exec, Go's os/exec). A program is
+ * started with each of its stdin, stdout and stderr inherited, piped to us,
+ * or sent to /dev/null. Piped ends are non-blocking fds read and written
+ * with weft_read / weft_write (weft_process_fd); the child starts with an
+ * empty signal mask and SIGPIPE at its default action. */
+typedef struct weft_process weft_process_t;
+enum { WEFT_STDIO_INHERIT = 0, WEFT_STDIO_PIPE = 1, WEFT_STDIO_NULL = 2 };
+typedef struct weft_process_opts {
+    const char *const *argv;   /* argv[0] is looked up in PATH; NULL-ended */
+    const char *const *envp;   /* NULL: this process's environment */
+    const char        *cwd;    /* NULL: this process's directory */
+    int stdin_mode, stdout_mode, stderr_mode;  /* WEFT_STDIO_* */
+} weft_process_opts_t;
+/* Start the program: 0 and *out, or -EINVAL, -ENOENT (no such program),
+ * -EACCES, -EMFILE, -ENOMEM, ... (the program never ran). */
+WEFT_EXTERN int weft_process_spawn(const weft_process_opts_t *o, weft_process_t **out);
+WEFT_EXTERN int weft_process_pid(const weft_process_t *p);
+/* Our end of the child's stream which (0 stdin, 1 stdout, 2 stderr), or
+ * -EBADF when it is not piped (or closed). The fd belongs to p. */
+WEFT_EXTERN int weft_process_fd(const weft_process_t *p, int which);
+/* Close our end of a pipe early (closing stdin sends the child EOF). */
+WEFT_EXTERN int weft_process_close_fd(weft_process_t *p, int which);
+/* Send signal sig (through a pidfd where there is one, so never to a
+ * recycled pid). -ESRCH once it has been awaited. */
+WEFT_EXTERN int weft_process_kill(weft_process_t *p, int sig);
+/* Wait for the child to exit, parking the task (not the worker); *status
+ * (if not NULL) gets waitpid's status (WIFEXITED, WEXITSTATUS, ...). When
+ * the waiting task is cancelled or its deadline passes, the child is
+ * killed (SIGKILL) and reaped, and -ECANCELED / -ETIMEDOUT is returned.
+ * Waiting again after it returned 0 returns the same status. */
+WEFT_EXTERN int weft_process_wait(weft_process_t *p, int *status);
+/* Close the pipes and free p; a child not yet awaited is killed and reaped
+ * first (no zombie is left). NULL does nothing. */
+WEFT_EXTERN void weft_process_free(weft_process_t *p);
+
 /* ------------------------------------------------------------------------ */
 /* Synchronisation                                                           */
 /* ------------------------------------------------------------------------ */
