@@ -25,6 +25,7 @@
 #endif
 
 #include "sched/alloc.h"
+#include "sched/park.h"
 #include "weft.h"
 
 extern char **environ;
@@ -193,9 +194,9 @@ int weft_process_kill(weft_process_t *p, int sig)
 #if defined(__linux__) && defined(SYS_pidfd_send_signal)
     /* Through the pidfd: never a recycled pid's process. */
     if (p->pidfd >= 0)
-        return syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0) < 0 ? -errno : 0;
+        return syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0) < 0 ? -weft__errno() : 0;
 #endif
-    return kill(p->pid, sig) < 0 ? -errno : 0;
+    return kill(p->pid, sig) < 0 ? -weft__errno() : 0;
 }
 
 /* Reap if it has exited: 1 when reaped, 0 when still running, or -errno. */
@@ -211,8 +212,10 @@ static int try_reap(weft_process_t *p, int flags)
         }
         if (r == 0)
             return 0;
-        if (errno != EINTR)
-            return -errno;  /* ECHILD: reaped elsewhere (SIGCHLD ignored?) */
+        /* weft__errno: called after waits, maybe on another worker. */
+        int e = weft__errno();
+        if (e != EINTR)
+            return -e;  /* ECHILD: reaped elsewhere (SIGCHLD ignored?) */
     }
 }
 

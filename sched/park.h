@@ -48,6 +48,11 @@ int weft__park(weft_task_t *self, uint64_t until, int until_code);
  * false when it had already been ended (or t is not parked). */
 bool weft__wake(weft_task_t *t, int code);
 
+/* errno of the calling thread, looked up anew. Read errno through this in
+ * any function that may have parked before (the task may have moved to
+ * another worker, and compilers keep errno's address across calls). */
+int weft__errno(void);
+
 /* Any thread: a pseudo-random 32-bit number (cheap, not cryptographic). */
 uint32_t weft__rand32(void);
 

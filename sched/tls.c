@@ -1,4 +1,4 @@
-/* The one thread-local of weft: which worker runs this thread.
+/* The thread-locals of weft: which worker runs this thread, and errno.
  *
  * A task may resume on another worker after any switch. GCC and Clang may
  * keep the address of a __thread variable in a callee-saved register across
@@ -6,6 +6,8 @@
  * old worker's slot. So the variable is only ever read through this
  * out-of-line function: the empty volatile asm with a memory clobber keeps
  * the compiler from deeming it pure and merging two calls across a switch. */
+#include <errno.h>
+
 #include "sched.h"
 
 /* initial-exec: a direct %fs-relative load instead of a __tls_get_addr
@@ -23,6 +25,15 @@ __attribute__((noinline)) void weft__worker_set_self(weft__worker_t *w)
 {
     __asm__ volatile("" ::: "memory");
     self_worker = w;
+}
+
+/* errno, looked up anew: __errno_location() is declared const, so a caller
+ * that waited (and may have moved to another worker) could otherwise reuse
+ * the address it computed before the wait and read the old thread's errno. */
+__attribute__((noinline)) int weft__errno(void)
+{
+    __asm__ volatile("" ::: "memory");
+    return errno;
 }
 
 #if defined(__SANITIZE_THREAD__)

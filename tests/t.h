@@ -62,6 +62,15 @@ static inline long t_scale(long n)
     return r < 1 ? 1 : r;
 }
 
+/* errno, looked up anew: a test function that waited may be running on
+ * another worker, and the compiler may reuse errno's address from before
+ * the wait (see "Thread-locals and migration" in docs/scheduler.md). */
+__attribute__((noinline, unused)) static int t_errno(void)
+{
+    __asm__ volatile("" ::: "memory");
+    return errno;
+}
+
 typedef struct t_case {
     const char *name;
     void (*fn)(void);

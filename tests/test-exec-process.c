@@ -163,7 +163,7 @@ static void *wait_it(void *arg)
 static int gone(pid_t pid)
 {
     /* Reaped: no zombie either, so the pid is no child of ours. */
-    return waitpid(pid, NULL, WNOHANG) < 0 && errno == ECHILD;
+    return waitpid(pid, NULL, WNOHANG) < 0 && t_errno() == ECHILD;
 }
 
 static void *m_kill(void *arg)
@@ -241,7 +241,7 @@ static void *m_hundred(void *arg)
     CHECK_EQ(weft_join_all(t, N, NULL), 0);
     CHECK_EQ(atomic_load(&ok), N);
     /* No child left, running or zombie. */
-    CHECK(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD);
+    CHECK(waitpid(-1, NULL, WNOHANG) < 0 && t_errno() == ECHILD);
     return NULL;
 }
 
