@@ -46,6 +46,8 @@ typedef struct weft_config {
     int         pin;              /* 0: default, 1: pin to cores, -1: never    */
     const char *poller;           /* NULL: default; "epoll", "poll", ...       */
     int         blocking_threads; /* 0: default cap of the blocking pool       */
+    int         processes;        /* 0: default (WEFT_PROCESSES, else none);
+                                     the process pool's worker processes    */
 } weft_config_t;
 
 /* Start the runtime, run main_fn(arg) as a task, and return once it has
@@ -65,6 +67,8 @@ typedef struct weft_config {
  *   WEFT_BLOCKING_SHUTDOWN_MS=N   weft_run waits up to N ms for blocking
  *                          calls still running when the last task ended
  *                          (0..3600000); default 5000
+ *   WEFT_PROCESSES=N       worker processes of the process pool (0..1024);
+ *                          default 0: no pool (weft_process_call: -ENOTSUP)
  *   WEFT_STATS=0|1         print per-worker counters on stderr at exit
  * A malformed value is -EINVAL with a one-line message on stderr naming the
  * variable. weft_run may be called again after it returns; it is -EBUSY while
@@ -213,6 +217,24 @@ WEFT_EXTERN int weft_process_wait(weft_process_t *p, int *status);
 /* Close the pipes and free p; a child not yet awaited is killed and reaped
  * first (no zombie is left). NULL does nothing. */
 WEFT_EXTERN void weft_process_free(weft_process_t *p);
+
+/* Process pool (asyncio's ProcessPoolExecutor): run fn in one of
+ * WEFT_PROCESSES worker processes, bytes in, bytes out, parking only the
+ * calling task. fn receives a copy of in[0..in_len) and may set *out to a
+ * malloc'd buffer of *out_len bytes (the worker frees it); it returns 0 or
+ * a negative errno. fn runs in a plain single-threaded process forked from
+ * this program before weft_run started its threads: it may not use weft's
+ * runtime of this process, and its writes to memory stay in the worker.
+ *
+ * Returns fn's return value, with *out (malloc'd; free it) and *out_len;
+ * or -ENOTSUP (no pool: WEFT_PROCESSES is 0), -EINVAL, -ENOMEM, -EAGAIN (no
+ * worker could be started), -ECHILD (the worker died during the call: a
+ * crash, an abort or an exit; the next call gets a new one), or
+ * -ECANCELED / -ETIMEDOUT (the caller's; its worker is killed). Calls beyond
+ * the pool's size wait for a free worker. */
+typedef int (*weft_proc_fn)(const void *in, size_t in_len, void **out, size_t *out_len);
+WEFT_EXTERN int weft_process_call(weft_proc_fn fn, const void *in, size_t in_len,
+                                  void **out, size_t *out_len);
 
 /* ------------------------------------------------------------------------ */
 /* Synchronisation                                                           */

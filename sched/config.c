@@ -237,6 +237,7 @@ static size_t page_round(size_t n)
 #define BLOCKING_EXPECTED "expected an integer from 1 to " STR(WEFT__BLOCKING_MAX)
 #define KEEPALIVE_EXPECTED "expected milliseconds from 1 to " STR(WEFT__MS_MAX)
 #define SHUTDOWN_EXPECTED "expected milliseconds from 0 to " STR(WEFT__MS_MAX)
+#define PROCESSES_EXPECTED "expected an integer from 0 to " STR(WEFT__PROCESSES_MAX)
 #define STACK_EXPECTED "expected a size from 16K to 1G (bytes, or a number " \
                        "with a K, M or G suffix)"
 
@@ -297,6 +298,11 @@ int weft__config_resolve(const weft_config_t *user, weft__cfg_t *out)
             return reject("WEFT_BLOCKING_SHUTDOWN_MS", s, 1, SHUTDOWN_EXPECTED);
         c.blocking_shutdown_ms = (int)l;
     }
+    if ((s = env("WEFT_PROCESSES")) != NULL) {
+        if (parse_int(s, 0, WEFT__PROCESSES_MAX, &l) < 0)
+            return reject("WEFT_PROCESSES", s, 1, PROCESSES_EXPECTED);
+        c.processes = (int)l;
+    }
     if ((s = env("WEFT_STATS")) != NULL) {
         if (parse_bool(s, &c.stats) < 0)
             return reject("WEFT_STATS", s, 1, BOOL_EXPECTED);
@@ -343,6 +349,13 @@ int weft__config_resolve(const weft_config_t *user, weft__cfg_t *out)
                               BLOCKING_EXPECTED);
             }
             c.blocking_threads = user->blocking_threads;
+        }
+        if (user->processes != 0) {
+            if (user->processes < 0 || user->processes > WEFT__PROCESSES_MAX) {
+                snprintf(num, sizeof num, "%d", user->processes);
+                return reject("weft_config_t.processes", num, 0, PROCESSES_EXPECTED);
+            }
+            c.processes = user->processes;
         }
     }
 

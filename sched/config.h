@@ -17,6 +17,7 @@
 #define WEFT__KEEPALIVE_DEFAULT_MS 10000   /* Tokio's keep-alive */
 #define WEFT__SHUTDOWN_DEFAULT_MS  5000
 #define WEFT__MS_MAX          3600000      /* one hour */
+#define WEFT__PROCESSES_MAX   1024
 
 typedef struct weft__cfg {
     int         workers;          /* 0: decided by the topology (not yet known) */
@@ -26,6 +27,7 @@ typedef struct weft__cfg {
     int         blocking_threads;
     int         blocking_keepalive_ms; /* an idle pool thread retires after */
     int         blocking_shutdown_ms;  /* weft_run waits this long for calls */
+    int         processes;        /* process pool size; 0: no pool */
     int         stats;            /* WEFT_STATS */
 } weft__cfg_t;
 

@@ -139,6 +139,12 @@ extern weft__rt_t weft__rt;
  * and wait up to grace_ms for the calls still running (blocking.c). */
 void weft__blocking_shutdown(int grace_ms);
 
+/* weft_run, before any worker thread exists: fork the process pool's
+ * zygote if `processes` > 0 and there is none yet; after the last task:
+ * retire the idle worker processes (io/procpool.c). */
+int  weft__procpool_start(int processes);
+void weft__procpool_stop(void);
+
 /* The worker running the calling thread, or NULL: a non-inlined accessor
  * (tls.c) so no compiler caches the thread-local's address across a
  * switch. */

@@ -333,7 +333,10 @@ int weft_run(const weft_config_t *cfg, void *(*main_fn)(void *), void *arg,
         goto teardown;
     }
     weft__rt.main_task = m;
-    rc = weft__sched_start(m);
+    /* Before the first worker thread: the zygote is forked from here. */
+    rc = weft__procpool_start(c.processes);
+    if (rc == 0)
+        rc = weft__sched_start(m);
     if (rc < 0) {
         weft__fiber_fini(&m->fiber);
         weft__stack_put(NULL, m->stack);
@@ -345,6 +348,7 @@ int weft_run(const weft_config_t *cfg, void *(*main_fn)(void *), void *arg,
     weft__tasks_free_all();
     task_struct_free(m);  /* on no list: made before the workers */
     weft__sched_wait_and_stop();
+    weft__procpool_stop();
     weft__blocking_shutdown(weft__rt.cfg.blocking_shutdown_ms);
 teardown:
     weft__stacks_release_all();
