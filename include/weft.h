@@ -528,6 +528,30 @@ WEFT_EXTERN int weft_tcp_connect(const char *host, uint16_t port);
  * self-pipe (not exercised by Linux CI). */
 WEFT_EXTERN int weft_signal_wait(const sigset_t *set);
 
+/* Files. A regular file is always "ready" to a poller, yet reading it can
+ * wait for the disk: these run on the blocking pool (weft_blocking) and
+ * park only the calling task. A caller that is cancelled or times out
+ * returns at once (-ECANCELED / -ETIMEDOUT) and its buffer is not touched
+ * afterwards (the pool thread works on a copy); the operation itself may
+ * still complete on the file. */
+/* pread(2) / pwrite(2): bytes read (0 at the end) or written, or -errno.
+ * weft_pwrite writes all n bytes unless an error stops it (then the count
+ * so far, or the error when nothing was written). */
+WEFT_EXTERN ssize_t weft_pread(int fd, void *buf, size_t n, off_t offset);
+WEFT_EXTERN ssize_t weft_pwrite(int fd, const void *buf, size_t n, off_t offset);
+/* The whole file at path: 0 with *data (malloc'd; free it) and *len, or
+ * -errno (-ENOENT, -EACCES, -EISDIR, ...). */
+WEFT_EXTERN int weft_file_read(const char *path, void **data, size_t *len);
+/* Create or truncate path (mode 0666 & ~umask) and write len bytes: 0 or
+ * -errno (-ENOSPC, ...; a close that fails counts). */
+WEFT_EXTERN int weft_file_write(const char *path, const void *data, size_t len);
+/* Send count bytes of file in_fd from *offset to socket out_fd (sendfile
+ * on Linux: no copy through user space), waiting while the socket is full;
+ * *offset advances. The bytes sent (fewer only when the file ends first or
+ * after an error), or -errno when nothing was sent. The file side reads
+ * the page cache on the calling worker (as nginx does without aio). */
+WEFT_EXTERN ssize_t weft_sendfile(int out_fd, int in_fd, off_t *offset, size_t count);
+
 #ifdef __cplusplus
 }
 #endif

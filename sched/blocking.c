@@ -32,6 +32,7 @@ typedef struct job {
     weft__atomic(uint32_t) guard;
     int                    state;   /* under guard */
     weft_task_t           *task;    /* the caller, parked */
+    void                 (*discard)(void *arg, void *result);  /* or NULL */
 } job_t;
 
 static struct {
@@ -96,9 +97,9 @@ static void *pool_main(void *unused)
         if (run) {
             void *r = j->fn(j->arg);
             weft__guard_lock(&j->guard);
+            j->result = r;
             run = j->state == JOB_RUNNING;  /* 0: abandoned meanwhile */
             if (run) {
-                j->result = r;
                 j->state = JOB_DONE;
                 /* Under the guard: the caller cannot leave before we are
                  * done with j (and its park cannot be a later one). */
@@ -106,8 +107,12 @@ static void *pool_main(void *unused)
             }
             weft__guard_unlock(&j->guard);
         }
-        if (!run)
+        if (!run) {
+            /* Abandoned: its arg and result are ours to let go. */
+            if (j->discard)
+                j->discard(j->arg, j->result);  /* result NULL: never ran */
             weft__free(j);
+        }
 
         pthread_mutex_lock(&pool.lock);
         pool.busy--;
@@ -148,6 +153,12 @@ static int submit_locked(job_t *j)
 
 int weft_blocking(void *(*fn)(void *), void *arg, void **result)
 {
+    return weft__blocking_ex(fn, arg, result, NULL);
+}
+
+int weft__blocking_ex(void *(*fn)(void *), void *arg, void **result,
+                      void (*discard)(void *arg, void *result))
+{
     if (!fn)
         return -EINVAL;
     weft_task_t *self = weft__current();
@@ -159,13 +170,15 @@ int weft_blocking(void *(*fn)(void *), void *arg, void **result)
         return 0;
     }
     int rc = weft__check_interrupt(self);
-    if (rc < 0)
-        return rc;
-    job_t *j = weft__calloc(1, sizeof *j);
-    if (!j)
-        return -ENOMEM;
+    job_t *j = rc < 0 ? NULL : weft__calloc(1, sizeof *j);
+    if (!j) {
+        if (discard)
+            discard(arg, NULL);
+        return rc < 0 ? rc : -ENOMEM;
+    }
     j->fn = fn;
     j->arg = arg;
+    j->discard = discard;
     j->task = self;
     j->state = JOB_QUEUED;
     pthread_once(&pool.once, pool_init);
@@ -178,6 +191,8 @@ int weft_blocking(void *(*fn)(void *), void *arg, void **result)
         weft__wake(self, 0);  /* end the prepared park */
         weft__park(self, WEFT_FOREVER, 0);
         weft__free(j);
+        if (discard)
+            discard(arg, NULL);
         return rc;
     }
     rc = weft__park(self, WEFT_FOREVER, 0);

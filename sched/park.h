@@ -53,6 +53,14 @@ bool weft__wake(weft_task_t *t, int code);
  * another worker, and compilers keep errno's address across calls). */
 int weft__errno(void);
 
+/* weft_blocking for callers that hand the call memory of its own: when
+ * the caller gives up (or never starts the call), discard(arg, result) is
+ * called once the call can no longer touch them (result NULL if fn never
+ * ran), on whichever thread that is. Not called when the caller gets the
+ * result. Plain threads run fn themselves, as with weft_blocking. */
+int weft__blocking_ex(void *(*fn)(void *), void *arg, void **result,
+                      void (*discard)(void *arg, void *result));
+
 /* Any thread: a pseudo-random 32-bit number (cheap, not cryptographic). */
 uint32_t weft__rand32(void);
 
