@@ -5,9 +5,9 @@ Reads bench/results/weft-bench-*.json (Google Benchmark, every repetition)
 and bench/results/<peer>-*.jsonl (one {"name", "ns_per_op"} object per
 repetition, written by the peer programs under bench/peers/), matches them
 by name (weft's "BM_chan_pingpong/2/process_time/real_time" is
-"chan_pingpong/2"), and prints, per benchmark, the median ns per operation
-of each side with its spread (min..max over the repetitions) and the ratio
-peer / weft (above 1: weft is faster).
+"chan_pingpong/2"), and prints, per benchmark, the median cost per operation
+(ns; bytes for idle_memory) of each side with its spread (min..max over
+the repetitions) and the ratio peer / weft (above 1: weft is better).
 
 Usage: bench/compare.py [results-dir] [--markdown]
 """
@@ -19,7 +19,9 @@ import statistics
 import sys
 
 # The per-operation counter each weft benchmark reports (seconds per op).
-COUNTERS = ("ns_per_roundtrip", "ns_per_lock", "ns_per_switch", "ns_per_call", "ns_per_op")
+COUNTERS = ("ns_per_roundtrip", "ns_per_lock", "ns_per_switch", "ns_per_call",
+            "ns_per_spawn_join", "ns_per_task", "ns_per_spawn", "ns_per_op",
+            "bytes_per_task")
 
 
 def weft_runs(results):
@@ -35,7 +37,10 @@ def weft_runs(results):
                 continue
             name = re.sub(r"^BM_", "", b["run_name"])
             name = re.sub(r"(/process_time|/real_time)+$", "", name)
-            runs.setdefault(name, []).append(b[counter] * 1e9)
+            name = re.sub(r"/iterations:\d+", "", name)
+            # Rates are seconds per op (kIsRate | kInvert); sizes are as is.
+            scale = 1 if counter.startswith("bytes") else 1e9
+            runs.setdefault(name, []).append(b[counter] * scale)
     return runs
 
 
@@ -73,19 +78,19 @@ def main(argv):
         print("compare: no benchmark ran on both weft and a peer", file=sys.stderr)
         return 1
     if md:
-        print("| benchmark | weft ns/op (min..max) | peer | peer ns/op (min..max) | peer / weft |")
+        print("| benchmark | weft per op (min..max) | peer | peer per op (min..max) | peer / weft |")
         print("|---|---|---|---|---|")
         for name, peer, w, p, ratio, nw, np in rows:
             print(f"| {name} | {w[0]:.1f} ({w[1]:.1f}..{w[2]:.1f}) | {peer} | "
                   f"{p[0]:.1f} ({p[1]:.1f}..{p[2]:.1f}) | {ratio:.2f} |")
     else:
-        print(f"{'benchmark':<24} {'weft ns/op (min..max)':>26}  {'peer':<5} "
-              f"{'peer ns/op (min..max)':>26}  peer/weft")
+        print(f"{'benchmark':<24} {'weft per op (min..max)':>26}  {'peer':<5} "
+              f"{'peer per op (min..max)':>26}  peer/weft")
         for name, peer, w, p, ratio, nw, np in rows:
             print(f"{name:<24} {w[0]:>9.1f} ({w[1]:>6.1f}..{w[2]:>6.1f})  {peer:<5} "
                   f"{p[0]:>9.1f} ({p[1]:>6.1f}..{p[2]:>6.1f})  {ratio:9.2f}")
-        print(f"(medians of {rows[0][5]} weft and {rows[0][6]} peer repetitions, "
-              "measured in the same bench/run)")
+        print(f"(ns per operation, bytes for idle_memory; medians of {rows[0][5]} weft "
+              f"and {rows[0][6]} peer repetitions, measured in the same bench/run)")
     return 0
 
 
