@@ -29,19 +29,31 @@
 #define MSG_NOSIGNAL 0  /* macOS: SIGPIPE is ignored by weft_run instead */
 #endif
 
+/* errno of the calling thread, looked up anew at every call. A task may
+ * resume on another worker after any wait, and errno is thread-local: GCC
+ * and Clang treat __errno_location() as const and may reuse its result
+ * from before the switch, reading the old worker's errno (seen on AArch64;
+ * see "Thread-locals and migration" in docs/scheduler.md). Not inlined, and
+ * the asm keeps the compiler from deeming it pure. */
+__attribute__((noinline)) static int errno_now(void)
+{
+    __asm__ volatile("" ::: "memory");
+    return errno;
+}
+
 static int again(int e)
 {
     return e == EAGAIN || e == EWOULDBLOCK;
 }
 
-/* Run `expr` (a syscall returning -1 with errno) until it succeeds, fails
+/* Run `expr` (a syscall returning -1 with errno_now()) until it succeeds, fails
  * with something other than EINTR/EAGAIN, or the wait for `ev` fails. */
 #define IO_RETRY(fd, ev, T, expr)                                              \
     for (;;) {                                                                 \
         T r_ = (expr);                                                         \
         if (r_ >= 0)                                                           \
             return r_;                                                         \
-        int e_ = errno;                                                        \
+        int e_ = errno_now();                                                        \
         if (e_ == EINTR)                                                       \
             continue;                                                          \
         if (!again(e_))                                                        \
@@ -63,14 +75,14 @@ static int again(int e)
 #endif
 
 /* A new socket fd: the flags the Linux calls set atomically, set by hand
- * where they do not exist. 0 or -errno (fd closed then). */
+ * where they do not exist. 0 or -errno_now() (fd closed then). */
 static int new_socket_fd(int fd)
 {
 #if !HAVE_SOCK_FLAGS
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
         fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
-        int e = errno;
+        int e = errno_now();
         close(fd);
         return -e;
     }
@@ -91,7 +103,7 @@ int weft_socket(int domain, int type, int protocol)
     int fd = socket(domain, type, protocol);
 #endif
     if (fd < 0)
-        return -errno;
+        return -errno_now();
     int rc = new_socket_fd(fd);
     return rc < 0 ? rc : fd;
 }
@@ -113,7 +125,7 @@ int weft_accept(int fd, struct sockaddr *addr, socklen_t *len)
             int rc = new_socket_fd(c);
             return rc < 0 ? rc : c;
         }
-        int e = errno;
+        int e = errno_now();
         /* A connection reset before we took it is not the listener's error. */
         if (e == EINTR || e == ECONNABORTED)
             continue;
@@ -137,7 +149,7 @@ int weft_connect(int fd, const struct sockaddr *addr, socklen_t len)
     int r = connect(fd, addr, len);
     if (r == 0)
         return 0;
-    int e = errno;
+    int e = errno_now();
     if (again(e)) {
         /* A Unix-domain listener with a full backlog. Nothing reports when
          * it has room again (an unconnected Unix socket polls writable at
@@ -152,7 +164,7 @@ int weft_connect(int fd, const struct sockaddr *addr, socklen_t len)
                 pause *= 2;
             if (connect(fd, addr, len) == 0)
                 return 0;
-            e = errno;
+            e = errno_now();
             if (!again(e) && e != EINTR)
                 return e == EISCONN ? 0 : -e;
         }
@@ -172,7 +184,7 @@ int weft_connect(int fd, const struct sockaddr *addr, socklen_t len)
     int err = 0;
     socklen_t l = sizeof err;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0)
-        return -errno;
+        return -errno_now();
     return -err;
 }
 
@@ -185,7 +197,7 @@ ssize_t weft_read(int fd, void *buf, size_t n)
 static ssize_t write_once(int fd, const void *buf, size_t n)
 {
     ssize_t r = send(fd, buf, n, MSG_NOSIGNAL);
-    if (r < 0 && errno == ENOTSOCK)
+    if (r < 0 && errno_now() == ENOTSOCK)
         r = write(fd, buf, n);
     return r;
 }
@@ -221,7 +233,7 @@ static ssize_t writev_once(int fd, const struct iovec *iov, int n)
 {
     struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n };
     ssize_t r = sendmsg(fd, &m, MSG_NOSIGNAL);
-    if (r < 0 && errno == ENOTSOCK)
+    if (r < 0 && errno_now() == ENOTSOCK)
         r = writev(fd, iov, n);
     return r;
 }
@@ -260,8 +272,8 @@ int weft_wait_fd(int fd, int events)
         /* The "syscall first" of this call: is it ready now? */
         struct pollfd p = { .fd = fd, .events = want };
         int n = poll(&p, 1, 0);
-        if (n < 0 && errno != EINTR)
-            return -errno;
+        if (n < 0 && errno_now() != EINTR)
+            return -errno_now();
         if (n > 0) {
             if (p.revents & POLLNVAL)
                 return -EBADF;
@@ -284,8 +296,8 @@ int weft_close(int fd)
     if (fd < 0)
         return -EBADF;
     weft__fd_forget(fd);
-    if (close(fd) < 0 && errno != EINTR)  /* EINTR: Linux closed it anyway */
-        return -errno;
+    if (close(fd) < 0 && errno_now() != EINTR)  /* EINTR: Linux closed it anyway */
+        return -errno_now();
     return 0;
 }
 
@@ -294,7 +306,7 @@ int weft_local_port(int fd)
     struct sockaddr_storage ss;
     socklen_t l = sizeof ss;
     if (getsockname(fd, (struct sockaddr *)&ss, &l) < 0)
-        return -errno;
+        return -errno_now();
     if (ss.ss_family == AF_INET)
         return ntohs(((struct sockaddr_in *)&ss)->sin_port);
     if (ss.ss_family == AF_INET6)
@@ -318,7 +330,7 @@ static int gai_errno(int g)
     case EAI_AGAIN: return -EAGAIN;
     case EAI_MEMORY: return -ENOMEM;
     case EAI_FAMILY: return -EAFNOSUPPORT;
-    case EAI_SYSTEM: return errno ? -errno : -EIO;
+    case EAI_SYSTEM: return errno_now() ? -errno_now() : -EIO;
     default: return -EINVAL;
     }
 }
@@ -443,7 +455,7 @@ static int listen_on(const struct addrinfo *ai, int backlog)
     if (ai->ai_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
     if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, backlog) < 0) {
-        int e = errno;
+        int e = errno_now();
         weft_close(fd);
         return -e;
     }
@@ -533,7 +545,7 @@ int weft_signal_wait(const sigset_t *set)
         return -EINVAL;
     int fd = signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (fd < 0)
-        return -errno;
+        return -errno_now();
     weft__fd_fresh(fd);
     struct signalfd_siginfo si;
     ssize_t r = weft_read(fd, &si, sizeof si);

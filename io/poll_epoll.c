@@ -9,6 +9,7 @@
  * owner's wake-up, and without spinning on a wake-up meant for the owner. */
 #include "io/poller.h"
 #include "sched/alloc.h"
+#include "sched/atomic.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -21,6 +22,10 @@ struct weft__poller {
     int mainfd;
     int iofd;
     int evfd;
+    /* fds registered in iofd: a hint that lets harvest skip the syscall
+     * when there are none (compute-only programs pay nothing). relaxed: a
+     * stale count only delays a harvest to the next one. */
+    weft__atomic(int) nfds;
 };
 
 /* epoll_event.data of the two fixed members of `main`; a watched victim's
@@ -51,6 +56,7 @@ static int epoll_create_(weft__poller_t **out)
         weft__free(p);
         return -e;
     }
+    weft__store_relaxed(&p->nfds, 0);
     *out = p;
     return 0;
 }
@@ -87,6 +93,8 @@ static int epoll_harvest_(weft__poller_t *p)
 {
     struct epoll_event evs[64];
     int total = 0, n;
+    if (weft__load_relaxed(&p->nfds) == 0)
+        return 0;
     do {
         n = epoll_wait(p->iofd, evs, 64, 0);
         for (int i = 0; i < n; i++)
@@ -149,8 +157,10 @@ static int epoll_arm_(weft__poller_t *p, int fd, uint64_t tag, int events)
         .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
         .data.u64 = tag,
     };
-    if (epoll_ctl(p->iofd, EPOLL_CTL_ADD, fd, &ev) == 0)
+    if (epoll_ctl(p->iofd, EPOLL_CTL_ADD, fd, &ev) == 0) {
+        weft__fetch_add_relaxed(&p->nfds, 1);
         return 0;
+    }
     if (errno == EEXIST && epoll_ctl(p->iofd, EPOLL_CTL_MOD, fd, &ev) == 0)
         return 0;
     return -errno;
@@ -159,7 +169,8 @@ static int epoll_arm_(weft__poller_t *p, int fd, uint64_t tag, int events)
 static void epoll_disarm_(weft__poller_t *p, int fd)
 {
     struct epoll_event ev = { 0 };
-    epoll_ctl(p->iofd, EPOLL_CTL_DEL, fd, &ev);
+    if (epoll_ctl(p->iofd, EPOLL_CTL_DEL, fd, &ev) == 0)
+        weft__fetch_sub_relaxed(&p->nfds, 1);
 }
 
 const weft__poller_ops_t weft__poller_epoll = {

@@ -8,6 +8,7 @@
  * is readable while it has pending events). */
 #include "io/poller.h"
 #include "sched/alloc.h"
+#include "sched/atomic.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -19,6 +20,7 @@
 struct weft__poller {
     int kq;    /* main */
     int kqio;  /* fds */
+    weft__atomic(int) nfds;  /* registered fds: lets harvest skip (hint) */
 };
 
 enum { WAKE_IDENT = 1 };
@@ -43,6 +45,7 @@ static int kq_create_(weft__poller_t **out)
         weft__free(p);
         return -e;
     }
+    weft__store_relaxed(&p->nfds, 0);
     *out = p;
     return 0;
 }
@@ -67,6 +70,8 @@ static int kq_harvest_(weft__poller_t *p)
     struct kevent evs[64];
     struct timespec zero = { 0, 0 };
     int total = 0, n;
+    if (weft__load_relaxed(&p->nfds) == 0)
+        return 0;
     do {
         n = kevent(p->kqio, NULL, 0, evs, 64, &zero);
         for (int i = 0; i < n; i++) {
@@ -116,6 +121,7 @@ static int kq_arm_(weft__poller_t *p, int fd, uint64_t tag, int events)
     EV_SET(&ev[1], fd, EVFILT_WRITE, EV_ADD | EV_CLEAR, 0, 0, (void *)(uintptr_t)tag);
     if (kevent(p->kqio, ev, 2, NULL, 0, NULL) < 0)
         return -errno;
+    weft__fetch_add_relaxed(&p->nfds, 1);
     return 0;
 }
 
@@ -124,7 +130,8 @@ static void kq_disarm_(weft__poller_t *p, int fd)
     struct kevent ev[2];
     EV_SET(&ev[0], fd, EVFILT_READ, EV_DELETE, 0, 0, NULL);
     EV_SET(&ev[1], fd, EVFILT_WRITE, EV_DELETE, 0, 0, NULL);
-    kevent(p->kqio, ev, 2, NULL, 0, NULL);
+    if (kevent(p->kqio, ev, 2, NULL, 0, NULL) == 0)
+        weft__fetch_sub_relaxed(&p->nfds, 1);
 }
 
 const weft__poller_ops_t weft__poller_kqueue = {

@@ -192,39 +192,51 @@ static void poll_disarm_(weft__poller_t *p, int fd)
     /* A thread blocked in poll(2) holds a reference to every file in its
      * array: until it returns, close(fd) would not release the file (no
      * FIN, no EPIPE for the other end). So wake whoever sleeps on an array
-     * that may hold fd (the owner and its watchers), and wait for them to
-     * leave poll(2). Lock order: p->lock, then a watcher's lock. */
-    weft__poller_t *w[16];
-    uint64_t seq[16];
-    int nw = 0, more = 0;
+     * that may hold fd (the owner, and the watchers listed now: a watcher
+     * marks itself sleeping before it copies our fds), and wait for them to
+     * leave poll(2). No lock is held while taking another: pollers watching
+     * each other must not deadlock. */
+    weft__poller_t *inl[16], **w = inl;
+    uint64_t seq_inl[16], *seq = seq_inl;
     pthread_mutex_lock(&p->lock);
     int i = find_locked(p, fd);
     if (i >= 0)
         remove_locked(p, i);
-    if (p->sleeping) {
-        w[nw] = p;
-        seq[nw++] = p->seq;
-    }
-    for (int k = 0; k < p->nwatchers; k++) {
-        weft__poller_t *x = p->watchers[k];
-        if (nw == 16) {
-            more = 1;
-            break;
+    int n = p->nwatchers + 1;
+    if (n > 16) {
+        w = weft__malloc(sizeof *w * (size_t)n);
+        seq = weft__malloc(sizeof *seq * (size_t)n);
+        if (!w || !seq) {
+            /* No memory: wake them at least; the close may lag. */
+            for (int k = 0; k < p->nwatchers; k++)
+                poll_wake_(p->watchers[k]);
+            pthread_mutex_unlock(&p->lock);
+            weft__free(w);
+            weft__free(seq);
+            return;
         }
-        pthread_mutex_lock(&x->lock);
-        if (x->sleeping) {
-            w[nw] = x;
-            seq[nw++] = x->seq;
-        }
-        pthread_mutex_unlock(&x->lock);
     }
+    int nw = 0;
+    w[nw] = p;
+    seq[nw++] = p->sleeping ? p->seq : UINT64_MAX;
+    for (int k = 0; k < p->nwatchers; k++)
+        w[nw++] = p->watchers[k];
     pthread_mutex_unlock(&p->lock);
+    for (int k = 1; k < nw; k++) {
+        pthread_mutex_lock(&w[k]->lock);
+        seq[k] = w[k]->sleeping ? w[k]->seq : UINT64_MAX;
+        pthread_mutex_unlock(&w[k]->lock);
+    }
     for (int k = 0; k < nw; k++)
-        poll_wake_(w[k]);
+        if (seq[k] != UINT64_MAX)
+            poll_wake_(w[k]);
     for (int k = 0; k < nw; k++)
-        wait_poll_done(w[k], seq[k]);
-    if (more)
-        poll_disarm_(p, fd);  /* the watchers past the first 16 */
+        if (seq[k] != UINT64_MAX)
+            wait_poll_done(w[k], seq[k]);
+    if (w != inl) {
+        weft__free(w);
+        weft__free(seq);
+    }
 }
 
 /* Append p's interests to pfd/src from index *at. p->lock held. */

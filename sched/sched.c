@@ -60,8 +60,8 @@
  * ---- Pollers and busy workers ----------------------------------------------
  * Each worker's poller also holds the fds first waited on there (io/fd.c).
  * A worker harvests its own poller without blocking every POLL_EVERY ticks
- * and whenever its queues run dry, then the other workers' pollers before
- * it parks: a task hogging its worker in a CPU loop must not strand the
+ * and whenever its queues run dry, the other workers' pollers before it
+ * parks: a task hogging its worker in a CPU loop must not strand the
  * connections registered there. A parking worker also *watches* the poller
  * of every worker that is busy (not idle) at that moment (ops->watch: it
  * wakes when that poller has fd events and harvests them). A worker that
@@ -70,10 +70,10 @@
  * the watcher counts live under rt.lock, as do `idle` and the idle list, so
  * either the sleeper sees the worker busy, or the worker sees the sleeper
  * idle and not watching it.
- * The same goes for tasks queued behind a hog: a worker with work of its
- * own never steals, so every POLL_EVERY ticks it also looks for a worker
- * whose published tick count has not moved since its last look (stuck in
- * one task) and steals from that worker's queue.
+ * A worker with work of its own never parks nor steals, so every
+ * POLL_EVERY ticks it also looks for a worker whose published tick count
+ * has not moved since its last look (stuck in one task), harvests that
+ * worker's poller and steals from its queue.
  *
  * ---- Invariants -------------------------------------------------------------
  * 1. A task is in at most one place: a ring, a next slot, inject, or running.
@@ -356,8 +356,9 @@ static int harvest_others(weft__worker_t *w)
     return n;
 }
 
-/* Owner: steal from a worker that ran no scheduler tick since w's last look
- * (POLL_EVERY of w's ticks ago): it is stuck in one task, and what waits in
+/* Owner: harvest the poller of, and steal from, a worker that ran no
+ * scheduler tick since w's last look (POLL_EVERY of w's ticks ago): it is
+ * stuck in one task, and the connections registered there and the tasks in
  * its queue would otherwise wait for it. */
 static weft_task_t *steal_stuck(weft__worker_t *w)
 {
@@ -370,6 +371,8 @@ static weft_task_t *steal_stuck(weft__worker_t *w)
         w->seen_ticks[v->id] = t;
         if (t != seen)
             continue;
+        /* Its owner does not harvest its poller now: we do. */
+        weft__rt.pops->harvest(v->poller);
         /* runq_steal needs an empty ring to steal into, and ours may not
          * be: steal into a scratch ring, then queue the rest as ours. */
         weft__runq_t tmp;
@@ -510,11 +513,8 @@ static weft_task_t *find_work(weft__worker_t *w)
          * loop. */
         if (w->tick % POLL_EVERY == 0) {
             weft__rt.pops->harvest(w->poller);
-            if (weft__rt.nworkers > 1) {
-                harvest_others(w);
-                if ((t = steal_stuck(w)))
-                    return found(w, t);
-            }
+            if (weft__rt.nworkers > 1 && (t = steal_stuck(w)))
+                return found(w, t);
         }
 
         t = weft__load_relaxed(&w->next) ? weft__xchg_acq_rel(&w->next, NULL) : NULL;

@@ -108,9 +108,10 @@ int weft__timer_del(weft__timer_t *t)
 {
     /* t->heap is written only under that heap's lock (add, fire, del); the
      * unlocked read races only with a fire setting it to NULL, and is
-     * checked again under the lock. acquire: pairs with the release in
-     * weft__timers_fire, so a NULL seen here orders the fire's last reads
-     * of t before the caller re-arms it. */
+     * checked again under the lock. acquire: pairs with the fire's release
+     * store of NULL, so a caller that sees its timer fired (and may then
+     * re-arm it, or finish and be freed) comes after everything the fire
+     * did to it. */
     weft__timerheap_t *h = __atomic_load_n(&t->heap, __ATOMIC_ACQUIRE);
     if (!h)
         return 0;
@@ -135,7 +136,7 @@ int weft__timers_fire(weft__timerheap_t *h, uint64_t now)
          * weft__timer_del takes the lock and waits for it to end. */
         __atomic_store_n(&t->heap, h, __ATOMIC_RELAXED);
         h->fire(t);
-        /* release: see weft__timer_del. */
+        /* release: pairs with weft__timer_del's unlocked acquire load. */
         __atomic_store_n(&t->heap, (weft__timerheap_t *)0, __ATOMIC_RELEASE);
         fired++;
     }
