@@ -515,10 +515,9 @@ WEFT_EXTERN int weft_local_port(int fd);
 /* A TCP connection to host:port, trying each address of host in turn: the
  * connected, non-blocking fd, or the last address's error (-ECONNREFUSED,
  * -ENOENT for an unknown name, ...). A numeric host is used as is; a name
- * is resolved with getaddrinfo on a helper thread (one short-lived detached
- * thread per resolution for now) while the calling task parks, so the
- * worker keeps running other tasks; the task's deadline and cancellation
- * interrupt the wait (the thread then finishes on its own). */
+ * is resolved with getaddrinfo on the blocking pool while the calling task
+ * parks, so the worker keeps running other tasks; the task's deadline and
+ * cancellation interrupt the wait (the lookup then finishes on its own). */
 WEFT_EXTERN int weft_tcp_connect(const char *host, uint16_t port);
 /* Wait for one of the signals in set and return its number. On Linux it
  * reads a signalfd, which sees only blocked signals: block set in the thread

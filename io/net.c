@@ -29,31 +29,19 @@
 #define MSG_NOSIGNAL 0  /* macOS: SIGPIPE is ignored by weft_run instead */
 #endif
 
-/* errno of the calling thread, looked up anew at every call. A task may
- * resume on another worker after any wait, and errno is thread-local: GCC
- * and Clang treat __errno_location() as const and may reuse its result
- * from before the switch, reading the old worker's errno (seen on AArch64;
- * see "Thread-locals and migration" in docs/scheduler.md). Not inlined, and
- * the asm keeps the compiler from deeming it pure. */
-__attribute__((noinline)) static int errno_now(void)
-{
-    __asm__ volatile("" ::: "memory");
-    return errno;
-}
-
 static int again(int e)
 {
     return e == EAGAIN || e == EWOULDBLOCK;
 }
 
-/* Run `expr` (a syscall returning -1 with errno_now()) until it succeeds, fails
+/* Run `expr` (a syscall returning -1 with errno) until it succeeds, fails
  * with something other than EINTR/EAGAIN, or the wait for `ev` fails. */
 #define IO_RETRY(fd, ev, T, expr)                                              \
     for (;;) {                                                                 \
         T r_ = (expr);                                                         \
         if (r_ >= 0)                                                           \
             return r_;                                                         \
-        int e_ = errno_now();                                                        \
+        int e_ = weft__errno(); /* may follow a wait: see park.h */            \
         if (e_ == EINTR)                                                       \
             continue;                                                          \
         if (!again(e_))                                                        \
@@ -75,14 +63,14 @@ static int again(int e)
 #endif
 
 /* A new socket fd: the flags the Linux calls set atomically, set by hand
- * where they do not exist. 0 or -errno_now() (fd closed then). */
+ * where they do not exist. 0 or -errno (fd closed then). */
 static int new_socket_fd(int fd)
 {
 #if !HAVE_SOCK_FLAGS
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
         fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
-        int e = errno_now();
+        int e = weft__errno();
         close(fd);
         return -e;
     }
@@ -103,7 +91,7 @@ int weft_socket(int domain, int type, int protocol)
     int fd = socket(domain, type, protocol);
 #endif
     if (fd < 0)
-        return -errno_now();
+        return -weft__errno();
     int rc = new_socket_fd(fd);
     return rc < 0 ? rc : fd;
 }
@@ -125,7 +113,7 @@ int weft_accept(int fd, struct sockaddr *addr, socklen_t *len)
             int rc = new_socket_fd(c);
             return rc < 0 ? rc : c;
         }
-        int e = errno_now();
+        int e = weft__errno();
         /* A connection reset before we took it is not the listener's error. */
         if (e == EINTR || e == ECONNABORTED)
             continue;
@@ -149,7 +137,7 @@ int weft_connect(int fd, const struct sockaddr *addr, socklen_t len)
     int r = connect(fd, addr, len);
     if (r == 0)
         return 0;
-    int e = errno_now();
+    int e = weft__errno();
     if (again(e)) {
         /* A Unix-domain listener with a full backlog. Nothing reports when
          * it has room again (an unconnected Unix socket polls writable at
@@ -164,7 +152,7 @@ int weft_connect(int fd, const struct sockaddr *addr, socklen_t len)
                 pause *= 2;
             if (connect(fd, addr, len) == 0)
                 return 0;
-            e = errno_now();
+            e = weft__errno();
             if (!again(e) && e != EINTR)
                 return e == EISCONN ? 0 : -e;
         }
@@ -184,7 +172,7 @@ int weft_connect(int fd, const struct sockaddr *addr, socklen_t len)
     int err = 0;
     socklen_t l = sizeof err;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0)
-        return -errno_now();
+        return -weft__errno();
     return -err;
 }
 
@@ -197,7 +185,7 @@ ssize_t weft_read(int fd, void *buf, size_t n)
 static ssize_t write_once(int fd, const void *buf, size_t n)
 {
     ssize_t r = send(fd, buf, n, MSG_NOSIGNAL);
-    if (r < 0 && errno_now() == ENOTSOCK)
+    if (r < 0 && weft__errno() == ENOTSOCK)
         r = write(fd, buf, n);
     return r;
 }
@@ -233,7 +221,7 @@ static ssize_t writev_once(int fd, const struct iovec *iov, int n)
 {
     struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n };
     ssize_t r = sendmsg(fd, &m, MSG_NOSIGNAL);
-    if (r < 0 && errno_now() == ENOTSOCK)
+    if (r < 0 && weft__errno() == ENOTSOCK)
         r = writev(fd, iov, n);
     return r;
 }
@@ -272,8 +260,8 @@ int weft_wait_fd(int fd, int events)
         /* The "syscall first" of this call: is it ready now? */
         struct pollfd p = { .fd = fd, .events = want };
         int n = poll(&p, 1, 0);
-        if (n < 0 && errno_now() != EINTR)
-            return -errno_now();
+        if (n < 0 && weft__errno() != EINTR)
+            return -weft__errno();
         if (n > 0) {
             if (p.revents & POLLNVAL)
                 return -EBADF;
@@ -296,8 +284,8 @@ int weft_close(int fd)
     if (fd < 0)
         return -EBADF;
     weft__fd_forget(fd);
-    if (close(fd) < 0 && errno_now() != EINTR)  /* EINTR: Linux closed it anyway */
-        return -errno_now();
+    if (close(fd) < 0 && weft__errno() != EINTR)  /* EINTR: Linux closed it anyway */
+        return -weft__errno();
     return 0;
 }
 
@@ -306,7 +294,7 @@ int weft_local_port(int fd)
     struct sockaddr_storage ss;
     socklen_t l = sizeof ss;
     if (getsockname(fd, (struct sockaddr *)&ss, &l) < 0)
-        return -errno_now();
+        return -weft__errno();
     if (ss.ss_family == AF_INET)
         return ntohs(((struct sockaddr_in *)&ss)->sin_port);
     if (ss.ss_family == AF_INET6)
@@ -330,54 +318,41 @@ static int gai_errno(int g)
     case EAI_AGAIN: return -EAGAIN;
     case EAI_MEMORY: return -ENOMEM;
     case EAI_FAMILY: return -EAFNOSUPPORT;
-    case EAI_SYSTEM: return errno_now() ? -errno_now() : -EIO;
+    case EAI_SYSTEM: return weft__errno() ? -weft__errno() : -EIO;
     default: return -EINVAL;
     }
 }
 
 /* A resolution handed to a helper thread: shared by it and the waiting
  * task, freed by whichever lets go last. */
-typedef struct resolve_job {
-    pthread_mutex_t    m;
-    weft__atomic(int)  refs;
-    int                done, rc;
-    struct addrinfo   *res;      /* owned by the job until taken */
-    weft_task_t       *waiter;   /* under m */
-    struct addrinfo    hints;
-    char               port[8];
-    char               host[];
-} resolve_job_t;
+/* A lookup on the blocking pool: its own copy of what it needs, and its
+ * result, both freed by lookup_discard if the caller gives up. */
+typedef struct lookup {
+    struct addrinfo  hints;
+    struct addrinfo *res;
+    int              rc;
+    char             port[8];
+    char             host[];
+} lookup_t;
 
-static void job_release(resolve_job_t *j)
+static void *lookup_run(void *arg)
 {
-    /* acq_rel: the last one out sees everything the other one wrote. */
-    if (weft__fetch_sub_acq_rel(&j->refs, 1) != 1)
-        return;
-    if (j->res)
-        freeaddrinfo(j->res);
-    pthread_mutex_destroy(&j->m);
-    free(j);
+    lookup_t *l = arg;
+    l->rc = gai_errno(getaddrinfo(l->host, l->port, &l->hints, &l->res));
+    return l;
 }
 
-static void *resolve_thread(void *arg)
+static void lookup_discard(void *arg, void *result)
 {
-    resolve_job_t *j = arg;
-    struct addrinfo *res = NULL;
-    int g = getaddrinfo(j->host, j->port, &j->hints, &res);
-    int rc = gai_errno(g);
-    pthread_mutex_lock(&j->m);
-    j->res = res;
-    j->rc = rc;
-    j->done = 1;
-    if (j->waiter)
-        weft__wake(j->waiter, 0);
-    pthread_mutex_unlock(&j->m);
-    job_release(j);
-    return NULL;
+    (void)result;  /* the lookup itself */
+    lookup_t *l = arg;
+    if (l->res)
+        freeaddrinfo(l->res);
+    free(l);
 }
 
 /* Resolve host:port. Numeric addresses are parsed in place; names go to
- * getaddrinfo, on a helper thread when called from a task (the task parks
+ * getaddrinfo on the blocking pool when called from a task (the task parks
  * meanwhile, so its worker runs other tasks), directly on a plain thread. */
 static int resolve(const char *host, uint16_t port, int passive, struct addrinfo **out)
 {
@@ -396,48 +371,23 @@ static int resolve(const char *host, uint16_t port, int passive, struct addrinfo
     if (g != EAI_NONAME)
         return gai_errno(g);
 
-    weft_task_t *self = weft__current();
-    if (!self)
-        return gai_errno(getaddrinfo(host, ports, &hints, out));
-
+    /* A name: getaddrinfo may take seconds, so it runs on the blocking
+     * pool while the task parks (a plain thread runs it itself). */
     size_t hl = strlen(host);
-    resolve_job_t *j = calloc(1, sizeof *j + hl + 1);
-    if (!j)
+    lookup_t *l = calloc(1, sizeof *l + hl + 1);
+    if (!l)
         return -ENOMEM;
-    pthread_mutex_init(&j->m, NULL);
-    weft__store_relaxed(&j->refs, 2);
-    j->hints = hints;
-    memcpy(j->port, ports, sizeof ports);
-    memcpy(j->host, host, hl + 1);
-    /* One detached thread per resolution until the blocking pool exists. */
-    pthread_t th;
-    pthread_attr_t at;
-    pthread_attr_init(&at);
-    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-    int e = pthread_create(&th, &at, resolve_thread, j);
-    pthread_attr_destroy(&at);
-    if (e) {
-        pthread_mutex_destroy(&j->m);
-        free(j);
-        return -e;
-    }
-    int rc = 0;
-    pthread_mutex_lock(&j->m);
-    if (!j->done) {
-        weft__park_prepare(self, 0);
-        j->waiter = self;
-        pthread_mutex_unlock(&j->m);
-        rc = weft__park(self, WEFT_FOREVER, 0);
-        pthread_mutex_lock(&j->m);
-        j->waiter = NULL;
-    }
-    if (j->done && rc == 0) {
-        rc = j->rc;
-        *out = j->res;
-        j->res = NULL;
-    }
-    pthread_mutex_unlock(&j->m);
-    job_release(j);
+    l->hints = hints;
+    memcpy(l->port, ports, sizeof ports);
+    memcpy(l->host, host, hl + 1);
+    void *r;
+    int rc = weft__blocking_ex(lookup_run, l, &r, lookup_discard);
+    if (rc < 0)
+        return rc;  /* the pool frees l */
+    rc = l->rc;
+    *out = l->res;
+    l->res = NULL;
+    lookup_discard(l, NULL);
     return rc;
 }
 
@@ -455,7 +405,7 @@ static int listen_on(const struct addrinfo *ai, int backlog)
     if (ai->ai_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
     if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, backlog) < 0) {
-        int e = errno_now();
+        int e = weft__errno();
         weft_close(fd);
         return -e;
     }
@@ -545,7 +495,7 @@ int weft_signal_wait(const sigset_t *set)
         return -EINVAL;
     int fd = signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (fd < 0)
-        return -errno_now();
+        return -weft__errno();
     weft__fd_fresh(fd);
     struct signalfd_siginfo si;
     ssize_t r = weft_read(fd, &si, sizeof si);
