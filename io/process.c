@@ -10,8 +10,10 @@
  * awaits with weft_signal_wait) did.
  *
  * Awaiting the exit parks on a pidfd (Linux 5.3+: readable once the child
- * has exited); where there is none, the task polls waitpid(WNOHANG) with a
- * sleep from 1 ms doubling to 64 ms between looks. */
+ * has exited); where there is none, a blocking waitpid runs on the blocking
+ * pool while the task parks. No SIGCHLD handler is installed, so other
+ * code's children are never taken. (WEFT_TEST_NO_PIDFD=1 forces the second
+ * path, for the tests.) */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -40,6 +42,8 @@ struct weft_process {
 
 static int pidfd_of(pid_t pid)
 {
+    if (getenv("WEFT_TEST_NO_PIDFD"))
+        return -1;
 #if defined(__linux__) && defined(SYS_pidfd_open)
     int fd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (fd >= 0)
@@ -228,24 +232,72 @@ static void kill_and_reap(weft_process_t *p)
     try_reap(p, 0);
 }
 
+/* Without a pidfd: a blocking waitpid on the blocking pool (asyncio's
+ * ThreadedChildWatcher), so no worker blocks and no SIGCHLD handler takes
+ * other code's children. */
+typedef struct reap_job {
+    pid_t pid;
+    int   rc, status;
+} reap_job_t;
+
+static void *reap_run(void *arg)
+{
+    reap_job_t *j = arg;
+    pid_t r;
+    while ((r = waitpid(j->pid, &j->status, 0)) < 0 && errno == EINTR) {
+    }
+    j->rc = r == j->pid ? 0 : -errno;
+    return j;
+}
+
+static void reap_discard(void *arg, void *result)
+{
+    (void)result;
+    weft__free(arg);
+}
+
+static int wait_on_pool(weft_process_t *p)
+{
+    reap_job_t *j = weft__calloc(1, sizeof *j);
+    if (!j)
+        return -ENOMEM;
+    j->pid = p->pid;
+    void *r;
+    int rc = weft__blocking_ex(reap_run, j, &r, reap_discard);
+    if (rc < 0) {
+        /* The pool thread (if the call started) reaps the child once the
+         * SIGKILL ends it, and frees j; it is ours no more. */
+        weft_process_kill(p, SIGKILL);
+        p->reaped = 1;
+        p->status = SIGKILL;  /* what waitpid will report: killed by it */
+        return rc;
+    }
+    rc = j->rc;
+    if (rc == 0) {
+        p->reaped = 1;
+        p->status = j->status;
+    }
+    weft__free(j);
+    return rc;
+}
+
 int weft_process_wait(weft_process_t *p, int *status)
 {
     if (!p)
         return -EINVAL;
-    uint64_t nap = 1000000;
     while (!p->reaped) {
         int rc = try_reap(p, WNOHANG);
         if (rc < 0)
             return rc;
         if (rc > 0)
             break;
-        if (p->pidfd >= 0) {
-            rc = weft_wait_fd(p->pidfd, WEFT_READABLE);
-        } else {
-            rc = weft_sleep(nap);
-            if (nap < 64000000)
-                nap *= 2;
+        if (p->pidfd < 0) {
+            rc = wait_on_pool(p);
+            if (rc < 0)
+                return rc;
+            continue;  /* reaped */
         }
+        rc = weft_wait_fd(p->pidfd, WEFT_READABLE);
         if (rc < 0) {
             kill_and_reap(p);
             return rc;

@@ -1,4 +1,4 @@
-/* weft-test: labels=unit;exec */
+/* weft-test: labels=unit;exec twin=nopidfd:WEFT_TEST_NO_PIDFD=1 */
 /* Subprocesses: pipes both ways, exit statuses, signals, cancellation
  * killing the child, many at once with none left unreaped. */
 #include <signal.h>
@@ -170,10 +170,17 @@ static void *wait_it(void *arg)
     return (void *)(intptr_t)weft_process_wait(arg, NULL);
 }
 
+/* The child has been killed and reaped: no process, not even a zombie,
+ * has its pid any more. Reaping may finish on a pool thread a moment later
+ * (without a pidfd), so look for up to 2 s. */
 static int gone(pid_t pid)
 {
-    /* Reaped: no zombie either, so the pid is no child of ours. */
-    return waitpid(pid, NULL, WNOHANG) < 0 && t_errno() == ECHILD;
+    for (int i = 0; i < 400; i++) {
+        if (kill(pid, 0) < 0 && t_errno() == ESRCH)
+            return 1;
+        weft_sleep(MS(5));
+    }
+    return 0;
 }
 
 static void *m_kill(void *arg)
