@@ -105,7 +105,8 @@ static void *do_pwrite(void *arg)
     return o;
 }
 
-ssize_t weft_pread(int fd, void *buf, size_t n, off_t off)
+/* pread or pwrite through a copy the pool thread owns. */
+static ssize_t positional(int fd, void *buf, size_t n, off_t off, int writing)
 {
     if (fd < 0)
         return -EBADF;
@@ -116,34 +117,26 @@ ssize_t weft_pread(int fd, void *buf, size_t n, off_t off)
     file_op_t *o = op_new(fd, NULL, n, off);
     if (!o)
         return -ENOMEM;
-    int rc = run(do_pread, o);
+    if (writing)
+        memcpy(o->data, buf, n);
+    int rc = run(writing ? do_pwrite : do_pread, o);
     if (rc < 0)
         return rc;  /* the pool frees o */
     ssize_t r = o->rc;
-    if (r > 0)
+    if (!writing && r > 0)
         memcpy(buf, o->data, (size_t)r);
     op_free(o, NULL);
     return r;
 }
 
+ssize_t weft_pread(int fd, void *buf, size_t n, off_t off)
+{
+    return positional(fd, buf, n, off, 0);
+}
+
 ssize_t weft_pwrite(int fd, const void *buf, size_t n, off_t off)
 {
-    if (fd < 0)
-        return -EBADF;
-    if (n > SSIZE_MAX || off < 0 || (n && !buf))
-        return -EINVAL;
-    if (n == 0)
-        return 0;
-    file_op_t *o = op_new(fd, NULL, n, off);
-    if (!o)
-        return -ENOMEM;
-    memcpy(o->data, buf, n);
-    int rc = run(do_pwrite, o);
-    if (rc < 0)
-        return rc;
-    ssize_t r = o->rc;
-    op_free(o, NULL);
-    return r;
+    return positional(fd, (void *)(uintptr_t)buf, n, off, 1);
 }
 
 /* ---- whole files ------------------------------------------------------- */
