@@ -70,6 +70,8 @@ typedef struct weft_config {
  *   WEFT_PROCESSES=N       worker processes of the process pool (0..1024);
  *                          default 0: no pool (weft_process_call: -ENOTSUP)
  *   WEFT_STATS=0|1         print per-worker counters on stderr at exit
+ *   WEFT_DEBUG_SHUFFLE=N   testing: shuffle run and steal order with seed N
+ *                          (0: off; see docs/scheduler.md)
  * A malformed value is -EINVAL with a one-line message on stderr naming the
  * variable. weft_run may be called again after it returns; it is -EBUSY while
  * another weft_run is in progress (or from inside a task). */

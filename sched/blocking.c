@@ -90,6 +90,7 @@ static void *pool_main(void *unused)
         pthread_mutex_unlock(&pool.lock);
 
         weft__guard_lock(&j->guard);
+        WEFT__ASSERT(1, j->state == JOB_QUEUED || j->state == JOB_ABANDONED);
         int run = j->state == JOB_QUEUED;
         if (run)
             j->state = JOB_RUNNING;

@@ -303,6 +303,11 @@ int weft__config_resolve(const weft_config_t *user, weft__cfg_t *out)
             return reject("WEFT_PROCESSES", s, 1, PROCESSES_EXPECTED);
         c.processes = (int)l;
     }
+    if ((s = env("WEFT_DEBUG_SHUFFLE")) != NULL) {
+        if (parse_int(s, 0, LONG_MAX, &l) < 0)
+            return reject("WEFT_DEBUG_SHUFFLE", s, 1, "expected a seed, a decimal integer >= 0 (0: off)");
+        c.shuffle = l;
+    }
     if ((s = env("WEFT_STATS")) != NULL) {
         if (parse_bool(s, &c.stats) < 0)
             return reject("WEFT_STATS", s, 1, BOOL_EXPECTED);

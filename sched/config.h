@@ -28,6 +28,7 @@ typedef struct weft__cfg {
     int         blocking_keepalive_ms; /* an idle pool thread retires after */
     int         blocking_shutdown_ms;  /* weft_run waits this long for calls */
     int         processes;        /* process pool size; 0: no pool */
+    long        shuffle;          /* WEFT_DEBUG_SHUFFLE seed; 0: off */
     int         stats;            /* WEFT_STATS */
 } weft__cfg_t;
 

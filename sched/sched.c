@@ -108,6 +108,33 @@ weft__rt_t weft__rt;
 #define NEXT_GRACE_NS 3000  /* before stealing a next slot (Go's 3 us)    */
 #define POLL_EVERY   61      /* ticks between harvests of the own poller    */
 
+/* splitmix64: a bijective mixer, for seeds and for plain threads. */
+static uint64_t splitmix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* Owner: the next number of w's xorshift64* generator. */
+static uint32_t worker_rand(weft__worker_t *w)
+{
+    uint64_t x = w->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    w->rng = x;
+    return (uint32_t)((x * 0x2545f4914f6cdd1dull) >> 32);
+}
+
+/* WEFT_DEBUG_SHUFFLE: true about once in `one_in` calls when the switch is
+ * on, never when it is off (one predictable branch). Owner only. */
+static int shuffle(weft__worker_t *w, uint32_t one_in)
+{
+    return weft__rt.cfg.shuffle != 0 && worker_rand(w) % one_in == 0;
+}
+
 static uint64_t now_ns(void)
 {
     return weft_now();
@@ -467,9 +494,12 @@ static weft_task_t *steal_next(weft__worker_t *v)
 static weft_task_t *steal_work(weft__worker_t *w)
 {
     int n = weft__rt.nworkers;
+    /* Shuffled: start the victim list at a random place. */
+    int k0 = weft__rt.cfg.shuffle ? (int)(worker_rand(w) % (uint32_t)(n - 1)) : 0;
     for (int round = 0; round < STEAL_ROUNDS; round++) {
         /* Victims nearest first in the hwloc tree (topology.c). */
-        for (int k = 0; k < n - 1; k++) {
+        for (int i = 0; i < n - 1; i++) {
+            int k = i + k0 < n - 1 ? i + k0 : i + k0 - (n - 1);
             weft__worker_t *v = weft__rt.w[w->victims[k]];
             unsigned got = 0;
             weft_task_t *t = weft__runq_steal(&v->rq, &w->rq, &got);
@@ -519,15 +549,22 @@ static weft_task_t *find_work(weft__worker_t *w)
 
         t = weft__load_relaxed(&w->next) ? weft__xchg_acq_rel(&w->next, NULL) : NULL;
         if (t) {
-            if (++w->lifo_runs <= LIFO_MAX)
+            /* Shuffled: now and then the slot's task queues like any. */
+            if (++w->lifo_runs <= LIFO_MAX && !shuffle(w, 4))
                 return found(w, t);
             /* The slot ran LIFO_MAX times in a row: a ping-pong pair must
              * not starve the ring, so it queues like everyone else. */
             local_push(w, t);
         }
         w->lifo_runs = 0;
-        if ((t = weft__runq_pop(&w->rq)))
+        if ((t = weft__runq_pop(&w->rq))) {
+            /* Shuffled: now and then the head goes to the back. */
+            if (shuffle(w, 4)) {
+                local_push(w, t);
+                t = weft__runq_pop(&w->rq);
+            }
             return found(w, t);
+        }
         if ((t = inject_grab(w)))
             return found(w, t);
         if (fire_timers(w, now_ns()))
@@ -689,6 +726,14 @@ static void kick_sleepers(uint64_t when)
 int weft__park(weft_task_t *self, uint64_t until, int until_code)
 {
     int s = weft__load_relaxed(&self->pstate);
+    /* Announced by weft__park_prepare, or already ended by a waker. */
+    WEFT__ASSERT(1, (s & WEFT__PS_PHASE) == WEFT__PS_PARKING ||
+                        (s & WEFT__PS_PHASE) == WEFT__PS_WOKEN);
+    WEFT__ASSERT(1, self == weft__current());
+    /* Shuffled: a spurious yield at a suspension point. The task stays
+     * PARKING meanwhile: a wake that lands now ends the park below. */
+    if (weft__rt.cfg.shuffle && shuffle(weft__worker_self(), 8))
+        weft__switch_to_scheduler(self, WEFT__POST_YIELD);
     if (!(s & WEFT__PARK_NOINTR)) {
         uint64_t d = task_deadline(self);
         if (d <= until) {
@@ -873,15 +918,6 @@ static void worker_free(weft__worker_t *w)
     free(w);
 }
 
-/* splitmix64: a bijective mixer, for seeds and for plain threads. */
-static uint64_t splitmix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
 /* Any thread: a pseudo-random number. Workers step their own xorshift64*
  * state (owner only, no sharing); plain threads mix a shared counter. */
 uint32_t weft__rand32(void)
@@ -890,12 +926,7 @@ uint32_t weft__rand32(void)
     weft__worker_t *w = weft__worker_self();
     if (!w)
         return (uint32_t)(splitmix64(weft__fetch_add_relaxed(&plain, 1)) >> 32);
-    uint64_t x = w->rng;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    w->rng = x;
-    return (uint32_t)((x * 0x2545f4914f6cdd1dull) >> 32);
+    return worker_rand(w);
 }
 
 static weft__worker_t *worker_new(int id)
@@ -906,7 +937,7 @@ static weft__worker_t *worker_new(int id)
         return NULL;
     memset(w, 0, sizeof *w);
     w->id = id;
-    w->rng = splitmix64((uint64_t)id + 1);
+    w->rng = splitmix64((uint64_t)weft__rt.cfg.shuffle * 1024 + (uint64_t)id + 1);
     weft__runq_init(&w->rq);
     weft__store_relaxed(&w->next, NULL);
     weft__store_relaxed(&w->park_until, UINT64_MAX);

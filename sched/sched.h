@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "atomic.h"
+#include "debug.h"
 #include "config.h"
 #include "ctx.h"
 #include "io/poller.h"

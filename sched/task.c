@@ -21,6 +21,12 @@ uint64_t weft_now(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+void weft__assert_fail(const char *what, const char *file, int line)
+{
+    fprintf(stderr, "weft: internal assertion failed: %s (%s:%d)\n", what, file, line);
+    abort();
+}
+
 static uint64_t add_sat(uint64_t a, uint64_t b)
 {
     return a > UINT64_MAX - b ? UINT64_MAX : a + b;
@@ -83,6 +89,7 @@ bool weft__waiter_wake(weft__waiter_t *w, int code)
 
 void weft__waitq_push(weft__waitq_t *q, weft__waiter_t *w)
 {
+    WEFT__ASSERT(1, !w->queued);
     w->next = NULL;
     w->prev = q->tail;
     if (q->tail)
@@ -95,6 +102,7 @@ void weft__waitq_push(weft__waitq_t *q, weft__waiter_t *w)
 
 void weft__waitq_push_front(weft__waitq_t *q, weft__waiter_t *w)
 {
+    WEFT__ASSERT(1, !w->queued);
     w->prev = NULL;
     w->next = q->head;
     if (q->head)
@@ -109,6 +117,8 @@ void weft__waitq_remove(weft__waitq_t *q, weft__waiter_t *w)
 {
     if (!w->queued)
         return;
+    WEFT__ASSERT(2, w->prev ? w->prev->next == w : q->head == w);
+    WEFT__ASSERT(2, w->next ? w->next->prev == w : q->tail == w);
     if (w->prev)
         w->prev->next = w->next;
     else
@@ -309,6 +319,8 @@ int weft_run(const weft_config_t *cfg, void *(*main_fn)(void *), void *arg,
     int rc = weft__config_resolve(cfg, &c);
     if (rc < 0)
         goto out;
+    if (c.shuffle)  /* so a failing run's log names its seed */
+        fprintf(stderr, "weft: WEFT_DEBUG_SHUFFLE=%ld: shuffled run and steal order\n", c.shuffle);
     const weft__poller_ops_t *pops = weft__poller_find(c.poller);
     if (!pops) {
         fprintf(stderr, "weft: poller \"%s\" is not built in\n", c.poller);

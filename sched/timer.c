@@ -4,6 +4,7 @@
 #include <errno.h>
 
 #include "alloc.h"
+#include "debug.h"
 
 void weft__timerheap_init(weft__timerheap_t *h, weft__timer_fire_fn *fire)
 {
@@ -57,8 +58,23 @@ static void sift_down(weft__timerheap_t *h, int i)
     set(h, i, t);
 }
 
+/* WEFT_DEBUG 3: the whole heap is ordered and every index is right. Only
+ * the first 1024 entries: past that the O(n) walk per change would make tests
+ * with many sleepers quadratic. */
+static int heap_ok(const weft__timerheap_t *h)
+{
+    for (int i = 0; i < h->n && i < 1024; i++) {
+        if (h->a[i]->idx != i || h->a[i]->heap != h)
+            return 0;
+        if (i > 0 && h->a[(i - 1) / 2]->when > h->a[i]->when)
+            return 0;
+    }
+    return 1;
+}
+
 static void publish_next(weft__timerheap_t *h)
 {
+    WEFT__ASSERT(3, heap_ok(h));
     /* relaxed: a hint for idle workers choosing a poll timeout; they
      * re-read under the lock before firing. */
     weft__store_relaxed(&h->next, h->n ? h->a[0]->when : UINT64_MAX);

@@ -114,6 +114,10 @@ static void finish(chan_waiter_t *cw, int result)
 /* Under the guard. 0, -EPIPE, or -EAGAIN when the send would wait. */
 static int send_locked(weft_chan_t *ch, const void *elem)
 {
+    /* A full buffer never has receivers waiting, an empty one no senders
+     * (a buffered element or a parked peer would have been matched). */
+    WEFT__ASSERT(2, ch->len <= ch->cap);
+    WEFT__ASSERT(2, ch->len == 0 || !ch->recvq.head);
     if (ch->closed)
         return -EPIPE;
     chan_waiter_t *r = claim_first(&ch->recvq);
@@ -133,6 +137,8 @@ static int send_locked(weft_chan_t *ch, const void *elem)
 /* Under the guard. 0, -EPIPE (closed and drained), or -EAGAIN. */
 static int recv_locked(weft_chan_t *ch, void *elem)
 {
+    WEFT__ASSERT(2, ch->len <= ch->cap);
+    WEFT__ASSERT(2, ch->len == ch->cap || !ch->sendq.head || ch->cap == 0);
     if (ch->len > 0) {
         copy(ch, elem, slot(ch, 0));
         ch->head = ch->head + 1 == ch->cap ? 0 : ch->head + 1;

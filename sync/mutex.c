@@ -111,6 +111,8 @@ int weft_mutex_trylock(weft_mutex_t *mp)
 
 static void unlock_slow(weft__sync_t *m)
 {
+    /* Not locked: an unlock without a lock (a bug of the caller's). */
+    WEFT__ASSERT(1, weft__load_relaxed(&m->state) & M_LOCKED);
     weft__guard_lock(&m->guard);
     bool owned = true;  /* LOCKED is still ours to give away */
     for (;;) {

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "../sched/atomic.h"
+#include "../sched/debug.h"
 #include "../sched/park.h"
 #include "weft.h"
 

@@ -7,6 +7,7 @@ void weft__sync_enqueue(weft__sync_t *s, weft__sync_waiter_t *x, int flags,
     weft_task_t *self = weft__current();
     x->w.task = self;
     x->w.thread = NULL;
+    x->w.queued = 0;  /* a fresh waiter (a re-queued one is 0 already) */
     if (self) {
         weft__park_prepare(self, flags);
     } else {

@@ -1,3 +1,4 @@
+/* weft-test: labels=unit twin=shuffle:WEFT_DEBUG_SHUFFLE=5 */
 /* Channels and select: rendezvous, buffering, close and drain, try ops,
  * select readiness, timeout and fairness, interruption, plain threads. */
 #include <pthread.h>

@@ -1,3 +1,4 @@
+/* weft-test: labels=unit twin=shuffle:WEFT_DEBUG_SHUFFLE=11 */
 /* Every blocking call of sync/, interrupted both ways: a task parked on it
  * is cancelled (-ECANCELED), and a task parked on it with a deadline
  * times out (-ETIMEDOUT). Afterwards the primitive still works: the

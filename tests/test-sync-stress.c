@@ -1,4 +1,4 @@
-/* weft-test: timeout=300 labels=stress */
+/* weft-test: timeout=300 labels=stress twin=shuffle:WEFT_DEBUG_SHUFFLE=7 */
 /* Stress per primitive: many tasks on 2 workers doing random operations
  * (deterministic seeds per task; WEFT_TEST_SEED changes them), with
  * random deadlines and a task that cancels others at random, and the
