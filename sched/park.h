@@ -89,6 +89,19 @@ typedef struct weft__waiter {
 /* Wake w's task or thread with code; false if it was already woken. */
 bool weft__waiter_wake(weft__waiter_t *w, int code);
 
+/* The three steps of a wait, for a task or a plain thread alike:
+ *   prepare: make w the caller's waiter (a task announces its park with
+ *            flags; a plain thread gets tp, initialised) before w becomes
+ *            visible to wakers; copy w's task and thread into further
+ *            waiters of the same wait (select, wait_any);
+ *   sleep:   until woken (the waker's code) or `until` (-ETIMEDOUT), or a
+ *            task's deadline or cancellation;
+ *   done:    after the waiter is off every queue (no waker can reach tp
+ *            any more): release a thread's parker. */
+void weft__waiter_prepare(weft__waiter_t *w, weft__thread_parker_t *tp, int flags);
+int  weft__waiter_sleep(weft__waiter_t *w, uint64_t until);
+void weft__waiter_done(weft__waiter_t *w);
+
 /* Doubly linked waiter list helpers (caller holds the object's lock). */
 typedef struct weft__waitq {
     weft__waiter_t *head, *tail;

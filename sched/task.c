@@ -87,6 +87,31 @@ bool weft__waiter_wake(weft__waiter_t *w, int code)
     return first;
 }
 
+void weft__waiter_prepare(weft__waiter_t *w, weft__thread_parker_t *tp, int flags)
+{
+    w->task = weft__current();
+    w->thread = NULL;
+    if (w->task) {
+        weft__park_prepare(w->task, flags);
+    } else {
+        weft__thread_parker_init(tp);
+        w->thread = tp;
+    }
+}
+
+int weft__waiter_sleep(weft__waiter_t *w, uint64_t until)
+{
+    if (w->task)
+        return weft__park(w->task, until, -ETIMEDOUT);
+    return weft__thread_parker_wait(w->thread, until);
+}
+
+void weft__waiter_done(weft__waiter_t *w)
+{
+    if (w->thread)
+        weft__thread_parker_fini(w->thread);
+}
+
 void weft__waitq_push(weft__waitq_t *q, weft__waiter_t *w)
 {
     WEFT__ASSERT(1, !w->queued);
@@ -525,26 +550,21 @@ static int wait_done(weft_task_t *const *ts, size_t n, uint64_t until, int flags
     for (size_t i = 0; i < n; i++)
         if (weft__load_acquire(&ts[i]->done))
             return (int)i;
-    weft_task_t *self = weft__current();
     weft__thread_parker_t tp;
-    weft__waiter_t one, *ws = &one;
+    weft__waiter_t me, one, *ws = &one;
     if (n > 1) {
         ws = weft__calloc(n, sizeof *ws);
         if (!ws)
             return -ENOMEM;
     }
-    if (self) {
-        weft__park_prepare(self, flags);
-    } else {
-        weft__thread_parker_init(&tp);
-    }
+    weft__waiter_prepare(&me, &tp, flags);
     size_t reg = 0;
     int ready = -1;
     for (; reg < n; reg++) {
         weft__waiter_t *x = &ws[reg];
         memset(x, 0, sizeof *x);
-        x->task = self;
-        x->thread = self ? NULL : &tp;
+        x->task = me.task;
+        x->thread = me.thread;
         pthread_mutex_lock(&ts[reg]->lock);
         if (weft__load_acquire(&ts[reg]->done))
             ready = (int)reg;
@@ -554,23 +574,15 @@ static int wait_done(weft_task_t *const *ts, size_t n, uint64_t until, int flags
         if (ready >= 0)
             break;
     }
-    int rc;
-    if (self) {
-        if (ready >= 0)
-            weft__wake(self, 0);
-        rc = weft__park(self, until, -ETIMEDOUT);
-    } else {
-        if (ready >= 0)
-            weft__waiter_wake(&ws[0], 0);  /* tp: ws[0] has it too */
-        rc = weft__thread_parker_wait(&tp, until);
-    }
+    if (ready >= 0)
+        weft__waiter_wake(&me, 0);  /* end our own wait before it starts */
+    int rc = weft__waiter_sleep(&me, until);
     for (size_t i = 0; i < reg; i++) {
         pthread_mutex_lock(&ts[i]->lock);
         weft__waitq_remove(&ts[i]->joiners, &ws[i]);
         pthread_mutex_unlock(&ts[i]->lock);
     }
-    if (!self)
-        weft__thread_parker_fini(&tp);
+    weft__waiter_done(&me);
     if (ws != &one)
         weft__free(ws);
     /* Whatever ended the wait, a finished task wins (lowest index). */

@@ -171,36 +171,17 @@ static weft__waitq_t *queue_of(weft_chan_t *ch, int op)
     return op == WEFT_SEND ? &ch->sendq : &ch->recvq;
 }
 
-/* Make cw the caller's waiter: a task prepared to park, or a thread with a
- * parker. */
-static void waiter_init(chan_waiter_t *cw, weft_task_t *self,
-                        weft__thread_parker_t *tp, weft__atomic(int) *claim,
-                        int idx, void *elem)
+/* Make cw a waiter of the caller's wait `me` (see weft__waiter_prepare). */
+static void waiter_init(chan_waiter_t *cw, const weft__waiter_t *me,
+                        weft__atomic(int) *claim, int idx, void *elem)
 {
     memset(&cw->w, 0, sizeof cw->w);
-    cw->w.task = self;
-    cw->w.thread = self ? NULL : tp;
+    cw->w.task = me->task;
+    cw->w.thread = me->thread;
     cw->claim = claim;
     cw->idx = idx;
     cw->elem = elem;
     cw->result = 0;
-}
-
-static int sleep_until(weft_task_t *self, weft__thread_parker_t *tp, uint64_t until)
-{
-    if (self)
-        return weft__park(self, until, -ETIMEDOUT);
-    int rc = weft__thread_parker_wait(tp, until);
-    weft__thread_parker_fini(tp);
-    return rc;
-}
-
-static void prepare(weft_task_t *self, weft__thread_parker_t *tp)
-{
-    if (self)
-        weft__park_prepare(self, 0);
-    else
-        weft__thread_parker_init(tp);
 }
 
 static int chan_op(weft_chan_t *ch, int op, void *elem, bool block)
@@ -213,21 +194,24 @@ static int chan_op(weft_chan_t *ch, int op, void *elem, bool block)
         unlock(ch);
         return rc;
     }
-    weft_task_t *self = weft__current();
     weft__thread_parker_t tp;
+    weft__waiter_t me;
     weft__atomic(int) claim = 0;
     chan_waiter_t cw;
-    prepare(self, &tp);
-    waiter_init(&cw, self, &tp, &claim, 0, elem);
+    weft__waiter_prepare(&me, &tp, 0);
+    waiter_init(&cw, &me, &claim, 0, elem);
     weft__waitq_push(queue_of(ch, op), &cw.w);
     unlock(ch);
 
-    rc = sleep_until(self, &tp, WEFT_FOREVER);
+    rc = weft__waiter_sleep(&me, WEFT_FOREVER);
+    if (rc != 0) {
+        lock(ch);
+        weft__waitq_remove(queue_of(ch, op), &cw.w);
+        unlock(ch);
+    }
+    weft__waiter_done(&me);  /* off the queue: popped by a claimer, or removed */
     if (rc == 0)
         return cw.result;  /* claimed and woken: the wake's acquire has it */
-    lock(ch);
-    weft__waitq_remove(queue_of(ch, op), &cw.w);
-    unlock(ch);
     /* acquire: pairs with claim_first's CAS, for the copied element. */
     if (weft__load_acquire(&claim))
         return cw.result;
@@ -379,25 +363,27 @@ int weft_select(weft_select_case_t *cases, size_t n, uint64_t timeout_ns)
     }
 
     /* Nothing ready: queue on every channel, all sharing one claim. */
-    weft_task_t *self = weft__current();
     weft__thread_parker_t tp;
+    weft__waiter_t me;
     weft__atomic(int) claim = 0;
-    prepare(self, &tp);
+    weft__waiter_prepare(&me, &tp, 0);
     for (size_t i = 0; i < n; i++) {
-        waiter_init(&ws[i], self, &tp, &claim, (int)i, cases[i].elem);
+        waiter_init(&ws[i], &me, &claim, (int)i, cases[i].elem);
         if (cases[i].chan)
             weft__waitq_push(queue_of(cases[i].chan, cases[i].op), &ws[i].w);
     }
     unlock_all(order, nlock);
 
-    rc = sleep_until(self, &tp, until);
+    rc = weft__waiter_sleep(&me, until);
 
-    /* Whatever woke us, leave every other queue. */
+    /* Whatever woke us, leave every other queue; only then may a thread's
+     * parker go (a claimer holding one of these guards may still wake it). */
     lock_all(order, nlock);
     for (size_t i = 0; i < n; i++)
         if (cases[i].chan)
             weft__waitq_remove(queue_of(cases[i].chan, cases[i].op), &ws[i].w);
     unlock_all(order, nlock);
+    weft__waiter_done(&me);
     /* acquire: pairs with claim_first's CAS, for a received element. */
     int won = weft__load_acquire(&claim);
     if (won) {

@@ -97,7 +97,8 @@ int weft_mutex_lock(weft_mutex_t *mp)
     return lock_slow(m, 0);
 }
 
-void weft__mutex_relock(weft_mutex_t *mp)
+/* Wait for the mutex again after a condition wait; never interrupted. */
+static void mutex_relock(weft_mutex_t *mp)
 {
     weft__sync_t *m = weft__sync(mp);
     if (!try_take(m))
@@ -177,7 +178,7 @@ int weft_cond_wait(weft_cond_t *cp, weft_mutex_t *m)
     int rc = weft__sync_sleep(c, &x, WEFT_FOREVER);
     if (rc < 0)
         weft__guard_unlock(&c->guard);
-    weft__mutex_relock(m);
+    mutex_relock(m);
     return rc < 0 ? rc : 0;
 }
 

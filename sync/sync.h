@@ -130,7 +130,4 @@ static inline int weft__sync_wait(weft__sync_t *s, weft__sync_waiter_t *x,
  * waiter after waking it. */
 bool weft__sync_wake_one(weft__sync_t *s, int code);
 
-/* Wait for the mutex again after a condition wait; never interrupted. */
-void weft__mutex_relock(weft_mutex_t *m);
-
 #endif
