@@ -70,11 +70,20 @@ typedef struct weft_config {
  *   WEFT_PROCESSES=N       worker processes of the process pool (0..1024);
  *                          default 0: no pool (weft_process_call: -ENOTSUP)
  *   WEFT_STATS=0|1         print per-worker counters on stderr at exit
+ *   WEFT_WATCHDOG_MS=N     report a task that holds its worker for N ms
+ *                          without a suspension point (0..3600000, 0: off);
+ *                          default 100
  *   WEFT_DEBUG_SHUFFLE=N   testing: shuffle run and steal order with seed N
  *                          (0: off; see docs/scheduler.md)
  * A malformed value is -EINVAL with a one-line message on stderr naming the
  * variable. weft_run may be called again after it returns; it is -EBUSY while
- * another weft_run is in progress (or from inside a task). */
+ * another weft_run is in progress (or from inside a task).
+ *
+ * When every task is parked and nothing can wake one (no timer, no fd or
+ * blocking call waited on, no waker declared with weft_waker_add), weft
+ * prints a deadlock report naming each task and what it waits on, cancels
+ * every task, and weft_run returns -EDEADLK once they have ended (tasks
+ * that ignore the cancellation are abandoned: docs/diagnostics.md). */
 WEFT_EXTERN int weft_run(const weft_config_t *cfg, void *(*main_fn)(void *),
                          void *arg, void **result);
 
@@ -124,8 +133,9 @@ WEFT_EXTERN weft_task_t *weft_self(void);
 /* Let other ready tasks run; the caller goes to the back of its worker's
  * queue. 0, or -ECANCELED / -ETIMEDOUT; -EPERM outside a task. */
 WEFT_EXTERN int weft_yield(void);
-/* The task's name as given to weft_spawn_ex, or the name weft made up for it
- * ("task-17"); never NULL for a live task. */
+/* The task's name as given to weft_spawn_ex, else the symbol of the function
+ * it runs ("handle_conn"), else "task-17" (its number); never NULL for a
+ * live task. */
 WEFT_EXTERN const char *weft_task_name(const weft_task_t *t);
 /* Index (0..workers-1) of the worker running the caller, -1 outside a task.
  * It can change at every suspension point: tasks migrate. */
@@ -552,6 +562,56 @@ WEFT_EXTERN int weft_file_write(const char *path, const void *data, size_t len);
  * after an error), or -errno when nothing was sent. The file side reads
  * the page cache on the calling worker (as nginx does without aio). */
 WEFT_EXTERN ssize_t weft_sendfile(int out_fd, int in_fd, off_t *offset, size_t count);
+
+/* ------------------------------------------------------------------------ */
+/* Diagnostics (docs/diagnostics.md)                                         */
+/* ------------------------------------------------------------------------ */
+
+/* Declare n threads outside weft that may still wake a task (send on a
+ * channel, set an event, unlock a mutex, complete a future) while every
+ * task is parked; a negative n retires them. While any are declared weft
+ * reports no deadlock: it cannot see such threads coming. 0, or -EINVAL
+ * when the count would drop below 0 (it is left unchanged). Any thread, at
+ * any time; the count outlives weft_run. */
+WEFT_EXTERN int weft_waker_add(int n);
+
+/* One worker's counters, totals since weft_run began unless noted. */
+typedef struct weft_worker_stats {
+    uint64_t tasks_run;     /* switches into a task                        */
+    uint64_t spawned;       /* tasks spawned by tasks running here          */
+    uint64_t steals_in;     /* tasks it stole from other workers            */
+    uint64_t steals_out;    /* tasks other workers stole from it            */
+    uint64_t parks;         /* times it slept for want of work              */
+    uint64_t polls;         /* times it polled its event loop               */
+    uint64_t timers_fired;
+    uint64_t overflows;     /* times its full queue moved half to the global one */
+    uint32_t queue_depth;   /* now: tasks in its queue                      */
+    uint32_t stacks_cached; /* now: free stacks in its cache                */
+    int      running;       /* now: 1 while it runs a task                  */
+} weft_worker_stats_t;
+
+/* The runtime's state now. */
+typedef struct weft_stats {
+    int      workers;
+    int      idle_workers;     /* asleep for want of work                   */
+    uint64_t live_tasks;       /* spawned and not finished, main included   */
+    uint64_t injected;         /* tasks in the global queue                 */
+    int      blocking_threads; /* blocking-pool threads alive               */
+    int      blocking_busy;    /* ... running a call                        */
+    int      blocking_idle;    /* ... waiting for one                       */
+    int      blocking_queued;  /* calls waiting for a thread                */
+    size_t   stacks_cached;    /* free stacks in the workers' caches        */
+    size_t   stacks_pooled;    /* free stacks in the shared pools           */
+} weft_stats_t;
+
+/* A snapshot of the running runtime into *s, and of the first n workers into
+ * per_worker[0..n) (NULL when n is 0). Returns the number of workers (more
+ * than n: the others were left out), -ESRCH when no runtime runs, -EINVAL
+ * for a NULL s or per_worker. Nothing is stopped to take it: each counter
+ * is exact, the whole is a picture taken over a few microseconds. From a
+ * task, or from a thread while weft_run surely runs. WEFT_STATS=1 prints
+ * the same at exit. */
+WEFT_EXTERN int weft_stats(weft_stats_t *s, weft_worker_stats_t *per_worker, int n);
 
 #ifdef __cplusplus
 }

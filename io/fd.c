@@ -190,7 +190,7 @@ int weft__fd_wait(int fd, int events)
         return rc == -EPERM ? 0 : rc;
     }
     weft__waiter_t rw = { .task = self }, ww = { .task = self };
-    weft__park_prepare(self, 0);
+    weft__park_prepare(self, WEFT__WAIT(WEFT__WAIT_FD), NULL);
     if (events & WEFT__IO_IN)
         weft__waitq_push(&e->readers, &rw);
     if (events & WEFT__IO_OUT)

@@ -41,7 +41,7 @@ static struct {
     pthread_cond_t  work;    /* a job was queued, or stop */
     pthread_cond_t  quiet;   /* a thread went idle or exited */
     job_t          *head, *tail;
-    int             threads, idle, busy;
+    int             threads, idle, busy, queued;
     uint64_t        keepalive_ns;
     unsigned        generation;  /* bumped when weft_run retires the idle */
 } pool = { .once = PTHREAD_ONCE_INIT, .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -83,6 +83,7 @@ static void *pool_main(void *unused)
         if (!pool.head)
             break;
         job_t *j = pool.head;
+        pool.queued--;
         pool.head = j->next;
         if (!pool.head)
             pool.tail = NULL;
@@ -148,8 +149,20 @@ static int submit_locked(job_t *j)
     else
         pool.head = j;
     pool.tail = j;
+    pool.queued++;
     pthread_cond_signal(&pool.work);
     return 0;
+}
+
+void weft__blocking_stats(int *threads, int *busy, int *idle, int *queued)
+{
+    pthread_once(&pool.once, pool_init);
+    pthread_mutex_lock(&pool.lock);
+    *threads = pool.threads;
+    *busy = pool.busy;
+    *idle = pool.idle;
+    *queued = pool.queued;
+    pthread_mutex_unlock(&pool.lock);
 }
 
 int weft_blocking(void *(*fn)(void *), void *arg, void **result)
@@ -184,7 +197,7 @@ int weft__blocking_ex(void *(*fn)(void *), void *arg, void **result,
     j->state = JOB_QUEUED;
     pthread_once(&pool.once, pool_init);
 
-    weft__park_prepare(self, 0);
+    weft__park_prepare(self, WEFT__WAIT(WEFT__WAIT_BLOCKING), j);
     pthread_mutex_lock(&pool.lock);
     rc = submit_locked(j);
     pthread_mutex_unlock(&pool.lock);

@@ -254,6 +254,7 @@ int weft__config_resolve(const weft_config_t *user, weft__cfg_t *out)
         .blocking_keepalive_ms = WEFT__KEEPALIVE_DEFAULT_MS,
         .blocking_shutdown_ms = WEFT__SHUTDOWN_DEFAULT_MS,
         .stats = 0,
+        .watchdog_ms = WEFT__WATCHDOG_DEFAULT_MS,
     };
     char expected[128];
     char num[32];
@@ -311,6 +312,12 @@ int weft__config_resolve(const weft_config_t *user, weft__cfg_t *out)
     if ((s = env("WEFT_STATS")) != NULL) {
         if (parse_bool(s, &c.stats) < 0)
             return reject("WEFT_STATS", s, 1, BOOL_EXPECTED);
+    }
+    if ((s = env("WEFT_WATCHDOG_MS")) != NULL) {
+        if (parse_int(s, 0, WEFT__MS_MAX, &l) < 0)
+            return reject("WEFT_WATCHDOG_MS", s, 1,
+                          "expected milliseconds from 0 (off) to " STR(WEFT__MS_MAX));
+        c.watchdog_ms = (int)l;
     }
 
     /* Fields the program set: they win, since the program knows best what it

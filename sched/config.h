@@ -18,6 +18,7 @@
 #define WEFT__SHUTDOWN_DEFAULT_MS  5000
 #define WEFT__MS_MAX          3600000      /* one hour */
 #define WEFT__PROCESSES_MAX   1024
+#define WEFT__WATCHDOG_DEFAULT_MS 100      /* asyncio debug mode's "slow" */
 
 typedef struct weft__cfg {
     int         workers;          /* 0: decided by the topology (not yet known) */
@@ -30,6 +31,7 @@ typedef struct weft__cfg {
     int         processes;        /* process pool size; 0: no pool */
     long        shuffle;          /* WEFT_DEBUG_SHUFFLE seed; 0: off */
     int         stats;            /* WEFT_STATS */
+    int         watchdog_ms;      /* WEFT_WATCHDOG_MS; 0: off */
 } weft__cfg_t;
 
 /* Resolve the settings from defaults, environment and *user (NULL allowed).

@@ -5,7 +5,7 @@
  *
  *     lock(L);
  *     if (ready) { unlock(L); return 0; }
- *     weft__park_prepare(self, 0);       // from here a wake can land
+ *     weft__park_prepare(self, WEFT__WAIT(kind), obj); // wakes can land
  *     enqueue a weft__waiter for self on the object;
  *     unlock(L);
  *     int rc = weft__park(self, WEFT_FOREVER, 0);
@@ -30,6 +30,34 @@ enum {
     WEFT__PARK_NOINTR = 4,  /* ignore cancellation and deadlines */
 };
 
+/* What a parked task waits on, given with the park flags as
+ * WEFT__WAIT(kind) together with the object, for the deadlock report
+ * (docs/diagnostics.md). The kinds from WEFT__WAIT_FD on are woken from
+ * outside the tasks (the poller, a blocking-pool thread): while a task
+ * waits on one of those, the runtime is not deadlocked. */
+enum {
+    WEFT__WAIT_NONE,
+    WEFT__WAIT_SLEEP,      /* obj NULL                                  */
+    WEFT__WAIT_JOIN,       /* obj: the task joined                      */
+    WEFT__WAIT_JOIN_ANY,   /* obj: the first of the tasks               */
+    WEFT__WAIT_SHUTDOWN,   /* the main task, for the others to end       */
+    WEFT__WAIT_MUTEX,      /* obj: the weft_mutex_t                     */
+    WEFT__WAIT_COND,
+    WEFT__WAIT_EVENT,
+    WEFT__WAIT_SEM,
+    WEFT__WAIT_WG,
+    WEFT__WAIT_RWLOCK_READ,
+    WEFT__WAIT_RWLOCK_WRITE,
+    WEFT__WAIT_FUTURE,
+    WEFT__WAIT_SEND,       /* obj: the weft_chan_t                      */
+    WEFT__WAIT_RECV,
+    WEFT__WAIT_SELECT,     /* obj: the channel of the first case        */
+    WEFT__WAIT_FD,         /* obj NULL; woken by a poller               */
+    WEFT__WAIT_BLOCKING,   /* woken by a blocking-pool thread           */
+};
+#define WEFT__WAIT_SHIFT 8
+#define WEFT__WAIT(kind) ((kind) << WEFT__WAIT_SHIFT)
+
 /* The running task (NULL on a plain thread). Never cached across a switch:
  * see "Thread-locals" in docs/scheduler.md. */
 weft_task_t *weft__current(void);
@@ -38,8 +66,9 @@ weft_task_t *weft__current(void);
  * task is cancelled, -ETIMEDOUT when its deadline has passed, else 0. */
 int weft__check_interrupt(weft_task_t *self);
 
-/* Announce that self is about to park; wakes may land from now on. */
-void weft__park_prepare(weft_task_t *self, int flags);
+/* Announce that self is about to park, on obj for the reason in flags
+ * (WEFT__WAIT(kind), | WEFT__PARK_NOINTR); wakes may land from now on. */
+void weft__park_prepare(weft_task_t *self, int flags, const void *obj);
 /* Park self until woken, or until `until` (monotonic ns; WEFT_FOREVER:
  * none) with result until_code, or the task's deadline (-ETIMEDOUT) or
  * cancellation (-ECANCELED) unless prepared with WEFT__PARK_NOINTR. */
@@ -91,14 +120,16 @@ bool weft__waiter_wake(weft__waiter_t *w, int code);
 
 /* The three steps of a wait, for a task or a plain thread alike:
  *   prepare: make w the caller's waiter (a task announces its park with
- *            flags; a plain thread gets tp, initialised) before w becomes
+ *            flags and obj as weft__park_prepare; a plain thread gets tp,
+ *            initialised) before w becomes
  *            visible to wakers; copy w's task and thread into further
  *            waiters of the same wait (select, wait_any);
  *   sleep:   until woken (the waker's code) or `until` (-ETIMEDOUT), or a
  *            task's deadline or cancellation;
  *   done:    after the waiter is off every queue (no waker can reach tp
  *            any more): release a thread's parker. */
-void weft__waiter_prepare(weft__waiter_t *w, weft__thread_parker_t *tp, int flags);
+void weft__waiter_prepare(weft__waiter_t *w, weft__thread_parker_t *tp, int flags,
+                          const void *obj);
 int  weft__waiter_sleep(weft__waiter_t *w, uint64_t until);
 void weft__waiter_done(weft__waiter_t *w);
 

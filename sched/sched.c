@@ -422,6 +422,42 @@ static weft_task_t *steal_stuck(weft__worker_t *w)
     return NULL;
 }
 
+/* Every worker idle, no work queued, no timer armed, and nothing outside
+ * the tasks that can wake one: no task in a park woken from outside (an
+ * fd, a blocking-pool call; counted by the workers in ext_parks) and no
+ * declared outside waker. Then no task can ever run again: a deadlock,
+ * unless the runtime is stopping (docs/diagnostics.md, "Deadlocks"). */
+static int stalled(void)
+{
+    if (weft__load_seq_cst(&weft__rt.nidle) != weft__rt.nworkers || weft__wakers() > 0)
+        return 0;
+    /* Under rt.lock: every worker joined the idle list under it, after its
+     * last change of ext_parks, its queues and its timers. */
+    pthread_mutex_lock(&weft__rt.lock);
+    int idle = weft__load_relaxed(&weft__rt.nidle) == weft__rt.nworkers;
+    long ext = 0;
+    for (int i = 0; i < weft__rt.nworkers; i++)
+        ext += weft__load_relaxed(&weft__rt.w[i]->ext_parks);
+    pthread_mutex_unlock(&weft__rt.lock);
+    return idle && ext == 0 && earliest_timer() == UINT64_MAX && !work_visible() &&
+           !weft__load_acquire(&weft__rt.stopping);
+}
+
+/* Owner, about to sleep: 1 when the runtime is deadlocked and this worker
+ * dealt with it (then it looks for work again: the cancelled tasks). The
+ * stage is read before the check, so a deadlock is escalated only by a
+ * check that began after its cancellation was complete. */
+static int deadlocked(void)
+{
+    if (earliest_timer() != UINT64_MAX)
+        return 0;
+    int stage = weft__deadlock_stage();
+    if (!stalled())
+        return 0;
+    weft__deadlock(stage);
+    return 1;
+}
+
 /* Sleep in the poller unless work shows up. Returns with w not idle. */
 static void park_worker(weft__worker_t *w)
 {
@@ -449,12 +485,14 @@ static void park_worker(weft__worker_t *w)
     /* seq_cst: pairs with wakep()'s fence (see the essay). */
     weft__fence_seq_cst();
     if (!work_visible() && !weft__load_relaxed(&weft__rt.stopping) &&
-        weft__stack_trim() == 0) {
-        /* Nothing to do (trimming counts as doing: look again after it). */
+        weft__stack_trim() == 0 && !deadlocked()) {
+        /* Nothing to do (trimming counts as doing: look again after it;
+         * so does dealing with a deadlock). */
         uint64_t until = earliest_timer();
         uint64_t now = now_ns();
         weft__store_relaxed(&w->park_until, until);
         weft__stat_inc(&w->st.parks);
+        weft__stat_inc(&w->st.polls);
         /* nwatching and watching[] are written by the owner only. */
         for (int k = 0; k < w->nwatching; k++)
             weft__rt.pops->watch(w->poller, weft__rt.w[w->watching[k]]->poller, 1);
@@ -543,6 +581,7 @@ static weft_task_t *find_work(weft__worker_t *w)
          * loop. */
         if (w->tick % POLL_EVERY == 0) {
             weft__rt.pops->harvest(w->poller);
+            weft__stat_inc(&w->st.polls);
             if (weft__rt.nworkers > 1 && (t = steal_stuck(w)))
                 return found(w, t);
         }
@@ -569,6 +608,7 @@ static weft_task_t *find_work(weft__worker_t *w)
             return found(w, t);
         if (fire_timers(w, now_ns()))
             continue;
+        weft__stat_inc(&w->st.polls);
         if (weft__rt.pops->harvest(w->poller) > 0)
             continue;
 
@@ -602,18 +642,18 @@ void weft__switch_to_scheduler(weft_task_t *self, int post)
 
 static void report_smashed(weft_task_t *t)
 {
-    fprintf(stderr, "weft: task '%s' overflowed its %zu KiB stack\n", t->name,
+    fprintf(stderr, "weft: task '%s' overflowed its %zu KiB stack\n", weft_task_name(t),
             t->stack->size / 1024);
     abort();
 }
 
 static void run_task(weft__worker_t *w, weft_task_t *t)
 {
-    w->cur = t;
+    weft__store_relaxed(&w->cur, t);
     w->post = WEFT__POST_NONE;
     weft__stat_inc(&w->st.tasks_run);
     weft__fiber_switch(&w->sched_fiber, &t->fiber, 0);
-    w->cur = NULL;
+    weft__store_relaxed(&w->cur, NULL);
     /* t->canary avoids a cold load of t->stack on every switch. */
     if (t->canary && weft__stack_smashed(t->stack))
         report_smashed(t);
@@ -662,7 +702,7 @@ void weft__task_entry(void *p)
 weft_task_t *weft__current(void)
 {
     weft__worker_t *w = weft__worker_self();
-    return w ? w->cur : NULL;
+    return w ? weft__load_relaxed(&w->cur) : NULL;
 }
 
 static uint64_t task_deadline(const weft_task_t *t)
@@ -680,8 +720,15 @@ int weft__check_interrupt(weft_task_t *self)
     return 0;
 }
 
-void weft__park_prepare(weft_task_t *self, int flags)
+void weft__park_prepare(weft_task_t *self, int flags, const void *obj)
 {
+    int kind = flags >> WEFT__WAIT_SHIFT;
+    self->wait_kind = kind;
+    self->wait_obj = obj;
+    if (kind >= WEFT__WAIT_FD) {
+        weft__worker_t *w = weft__worker_self();
+        weft__store_relaxed(&w->ext_parks, weft__load_relaxed(&w->ext_parks) + 1);
+    }
     /* seq_cst: Dekker with weft_cancel (store cancelled; CAS pstate). */
     weft__store_seq_cst(&self->pstate, WEFT__PS_PARKING | (flags & WEFT__PARK_NOINTR));
 }
@@ -765,6 +812,11 @@ int weft__park(weft_task_t *self, uint64_t until, int until_code)
     s = weft__load_acquire(&self->pstate);
     if (armed)
         weft__timer_del(&self->timer);
+    if (self->wait_kind >= WEFT__WAIT_FD) {
+        weft__worker_t *w = weft__worker_self();  /* maybe not the same */
+        weft__store_relaxed(&w->ext_parks, weft__load_relaxed(&w->ext_parks) - 1);
+    }
+    self->wait_kind = WEFT__WAIT_NONE;
     weft__store_relaxed(&self->pstate, WEFT__PS_RUNNING);
     return decode(s);
 }
@@ -828,7 +880,7 @@ static size_t fmt_uint(char *b, size_t at, size_t cap, size_t v)
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
     weft__worker_t *w = weft__worker_self();
-    weft_task_t *t = w ? w->cur : NULL;
+    weft_task_t *t = w ? weft__load_relaxed(&w->cur) : NULL;
     /* A fault in the guard, or anywhere once a canary-guarded stack lost
      * its canary (no guard page then: the overflow ran on until it hit
      * something unmapped). */
@@ -836,9 +888,18 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
               weft__stack_smashed(t->stack))) {
         char b[160];
         size_t n = 0;
-        n = fmt_str(b, n, sizeof b, "weft: task '");
-        n = fmt_str(b, n, sizeof b, t->name);
-        n = fmt_str(b, n, sizeof b, "' overflowed its ");
+        /* No symbol lookup in a signal handler: an unnamed task is
+         * reported by its number. */
+        n = fmt_str(b, n, sizeof b, "weft: task ");
+        if (weft__load_acquire(&t->named)) {
+            n = fmt_str(b, n, sizeof b, "'");
+            n = fmt_str(b, n, sizeof b, t->name);
+            n = fmt_str(b, n, sizeof b, "'");
+        } else {
+            n = fmt_str(b, n, sizeof b, "#");
+            n = fmt_uint(b, n, sizeof b, (size_t)t->id);
+        }
+        n = fmt_str(b, n, sizeof b, " overflowed its ");
         n = fmt_uint(b, n, sizeof b, t->stack->size / 1024);
         n = fmt_str(b, n, sizeof b, " KiB stack\n");
         ssize_t r = write(2, b, n);
@@ -961,8 +1022,6 @@ static weft__worker_t *worker_new(int id)
     return w;
 }
 
-static void print_stats(void);
-
 int weft__sched_start(weft_task_t *main_task)
 {
     /* main_task was made by the caller with weft__rt already set up for
@@ -1004,10 +1063,12 @@ int weft__sched_start(weft_task_t *main_task)
         weft__rt.w = NULL;
         return rc;
     }
+    weft__watchdog_start();
     /* With fewer threads than workers, the started ones still run every
      * queue (they steal from the others' rings and inject). */
     for (int i = 0; i < started; i++)
         pthread_join(weft__rt.w[i]->thread, NULL);
+    weft__watchdog_stop();
     return 0;
 }
 
@@ -1032,7 +1093,7 @@ void weft__sched_wait_and_stop(void)
     }
     weft__last_totals = tot;
     if (weft__rt.cfg.stats)
-        print_stats();
+        weft__print_stats();
     remove_fault_handlers();
     weft__io_runtime_stop();
     for (int i = 0; i < weft__rt.nworkers; i++)
@@ -1055,26 +1116,3 @@ const weft__poller_ops_t *weft__poller_ops(void)
 }
 
 weft__totals_t weft__last_totals;
-
-static void print_stats(void)
-{
-    fprintf(stderr, "weft: stats: %d workers, poller %s, stack %zu KiB\n",
-            weft__rt.nworkers, weft__rt.pops->name, weft__rt.cfg.stack_size / 1024);
-    fprintf(stderr, "weft: %6s %12s %12s %10s %10s %10s %10s %10s %8s\n", "worker",
-            "tasks_run", "spawned", "steals_in", "steals_out", "parks",
-            "timers", "overflows", "stacks");
-    for (int i = 0; i < weft__rt.nworkers; i++) {
-        weft__worker_t *w = weft__rt.w[i];
-        weft__stats_t *s = &w->st;
-        fprintf(stderr, "weft: %6d %12llu %12llu %10llu %10llu %10llu %10llu %10llu %8d\n", i,
-                (unsigned long long)weft__load_relaxed(&s->tasks_run),
-                (unsigned long long)weft__load_relaxed(&s->spawned),
-                (unsigned long long)weft__load_relaxed(&s->steals_in),
-                (unsigned long long)weft__load_relaxed(&s->steals_out),
-                (unsigned long long)weft__load_relaxed(&s->parks),
-                (unsigned long long)weft__load_relaxed(&s->timers_fired),
-                (unsigned long long)weft__load_relaxed(&s->overflows),
-                w->stacks.n);
-    }
-    fprintf(stderr, "weft: stacks pooled (not cached): %zu\n", weft__stack_pooled());
-}

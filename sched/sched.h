@@ -56,6 +56,14 @@ struct weft_task {
     weft_task_t         *qnext;      /* injection queue (under rt lock)    */
     weft_task_t         *all_prev, *all_next; /* home worker's list        */
     int                  home;
+    /* What the task waits on while parked (park.h WEFT__WAIT_*), for the
+     * deadlock report; written by the task itself. */
+    int                  wait_kind;
+    const void          *wait_obj;
+    const void          *spawn_site;  /* return address in the spawner  */
+    /* Set once name holds the name: at spawn when given one, else when
+     * first asked for (diag.c, from the function's symbol). */
+    weft__atomic(int)    named;
     char                 name[WEFT__NAME_MAX];
 };
 
@@ -70,6 +78,7 @@ typedef struct weft__stats {
     weft__atomic(uint64_t) parks;        /* times the worker slept         */
     weft__atomic(uint64_t) timers_fired;
     weft__atomic(uint64_t) overflows;    /* half-ring moves to injection q */
+    weft__atomic(uint64_t) polls;        /* event-loop polls and harvests  */
 } weft__stats_t;
 
 typedef struct weft__worker {
@@ -78,7 +87,8 @@ typedef struct weft__worker {
     int                    id;
     pthread_t              thread;
     weft__fiber_t          sched_fiber;  /* the worker thread's own stack  */
-    weft_task_t           *cur;          /* running task (owner only)      */
+    /* The running task: written by the owner, read by the watchdog. */
+    weft__atomic(weft_task_t *) cur;
     int                    post;         /* WEFT__POST_* for the scheduler */
     int                    lifo_runs;    /* consecutive next-slot runs     */
     uint32_t               tick;
@@ -110,6 +120,10 @@ typedef struct weft__worker {
     size_t                 altstack_size;
     weft__stats_t          st;
     uint64_t               rng;          /* weft__rand32 state (owner)     */
+    /* Tasks that parked here on a wait woken from outside the tasks
+     * (WEFT__WAIT_FD and after), minus those that ended such a park here:
+     * the sum over the workers counts them. Owner only. */
+    weft__atomic(long)     ext_parks;
 } weft__worker_t;
 
 typedef struct weft__rt {
@@ -132,6 +146,9 @@ typedef struct weft__rt {
     weft__atomic(weft_task_t *) shutdown_waiter;
     weft__atomic(uint64_t)    next_id;
     weft_task_t              *main_task;
+    /* Deadlock (diag.c): 0 none; 1 reported, every task cancelled; 2 the
+     * cancellation did not end it: the workers stop. */
+    weft__atomic(int)         deadlock;
 } weft__rt_t;
 
 extern weft__rt_t weft__rt;
@@ -139,6 +156,10 @@ extern weft__rt_t weft__rt;
 /* weft_run, after the last task: retire the blocking pool's idle threads
  * and wait up to grace_ms for the calls still running (blocking.c). */
 void weft__blocking_shutdown(int grace_ms);
+
+/* The blocking pool's threads now: alive, running a call, idle; and the
+ * calls waiting for a thread (blocking.c). */
+void weft__blocking_stats(int *threads, int *busy, int *idle, int *queued);
 
 /* weft_run, before any worker thread exists: fork the process pool's
  * zygote if `processes` > 0 and there is none yet; after the last task:
@@ -162,13 +183,30 @@ void weft__switch_to_scheduler(weft_task_t *self, int post);
 void weft__task_entry(void *p);
 void weft__stop_all_workers(void);
 
-/* task.c */
+/* task.c; site: the spawner's return address, for reports (or NULL) */
 weft_task_t *weft__task_new(const weft_spawn_opts_t *o, void *(*fn)(void *),
-                            void *arg, int refs);
+                            void *arg, int refs, const void *site);
 void weft__task_finish(weft__worker_t *w, weft_task_t *t);
 void weft__task_release(weft_task_t *t);
-void weft__tasks_free_all(void);
+/* Frees the structs of the finished tasks; keeps (and counts) those a
+ * deadlock abandoned. */
+int  weft__tasks_free_all(void);
 void weft__shutdown_from_main(weft_task_t *self);
+
+/* diag.c: deadlocks. Every worker is idle, no timer armed, no task waits
+ * on an fd or a blocking call and no outside waker is declared: the worker
+ * that saw it (having read the stage first) calls weft__deadlock(stage),
+ * which reports and cancels every task (stage 0), or, when that did not
+ * end it (stage 2), abandons the tasks and stops the workers. */
+int  weft__deadlock_stage(void);
+void weft__deadlock(int stage);
+long weft__wakers(void);            /* weft_waker_add's count */
+/* diag.c: the hog watchdog thread (cfg.watchdog_ms > 0), started after the
+ * workers exist and stopped before they are freed. */
+void weft__watchdog_start(void);
+void weft__watchdog_stop(void);
+/* diag.c: WEFT_STATS's table on stderr (workers stopped, not yet freed). */
+void weft__print_stats(void);
 
 /* Totals of the last finished weft_run (tests, WEFT_STATS). */
 typedef struct weft__totals {

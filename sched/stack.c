@@ -174,8 +174,11 @@ weft__stack_t *weft__stack_get(weft__stack_cache_t *c, size_t size)
 {
     size_t ps = page_size();
     size = (size + ps - 1) & ~(ps - 1);
-    if (c && c->n > 0 && size == c->size)
-        return c->s[--c->n];
+    int n = c ? weft__load_relaxed(&c->n) : 0;
+    if (n > 0 && size == c->size) {
+        weft__store_relaxed(&c->n, n - 1);
+        return c->s[n - 1];
+    }
     weft__stack_pool_t *p = pool_for(size);
     if (!p)
         return NULL;
@@ -201,8 +204,10 @@ weft__stack_t *weft__stack_get(weft__stack_cache_t *c, size_t size)
 
 void weft__stack_put(weft__stack_cache_t *c, weft__stack_t *s)
 {
-    if (c && s->size == c->size && c->n < WEFT__STACK_CACHE) {
-        c->s[c->n++] = s;
+    int n = c ? weft__load_relaxed(&c->n) : WEFT__STACK_CACHE;
+    if (n < WEFT__STACK_CACHE && s->size == c->size) {
+        c->s[n] = s;
+        weft__store_relaxed(&c->n, n + 1);
         return;
     }
     weft__stack_pool_t *p = s->pool;
@@ -251,8 +256,11 @@ int weft__stack_trim(void)
 
 void weft__stack_cache_drain(weft__stack_cache_t *c)
 {
-    while (c->n > 0)
-        weft__stack_put(NULL, c->s[--c->n]);
+    int n;
+    while ((n = weft__load_relaxed(&c->n)) > 0) {
+        weft__store_relaxed(&c->n, n - 1);
+        weft__stack_put(NULL, c->s[n - 1]);
+    }
 }
 
 void weft__stacks_release_all(void)

@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+#include "atomic.h"
+
 /* How a stack's overflow is caught. */
 enum {
     WEFT__GUARD_MADV,     /* MADV_GUARD_INSTALL (Linux 6.13+): no extra VMA */
@@ -33,7 +35,7 @@ typedef struct weft__stack {
 /* A worker's private cache of default-size stacks; owner worker only. */
 typedef struct weft__stack_cache {
     weft__stack_t *s[WEFT__STACK_CACHE];
-    int            n;
+    weft__atomic(int) n;   /* read by weft_stats from any thread */
     size_t         size;   /* the runtime's default stack size */
 } weft__stack_cache_t;
 

@@ -87,12 +87,13 @@ bool weft__waiter_wake(weft__waiter_t *w, int code)
     return first;
 }
 
-void weft__waiter_prepare(weft__waiter_t *w, weft__thread_parker_t *tp, int flags)
+void weft__waiter_prepare(weft__waiter_t *w, weft__thread_parker_t *tp, int flags,
+                          const void *obj)
 {
     w->task = weft__current();
     w->thread = NULL;
     if (w->task) {
-        weft__park_prepare(w->task, flags);
+        weft__park_prepare(w->task, flags, obj);
     } else {
         weft__thread_parker_init(tp);
         w->thread = tp;
@@ -168,6 +169,8 @@ weft__waiter_t *weft__waitq_pop(weft__waitq_t *q)
 /* Task lifetime                                                             */
 /* ------------------------------------------------------------------------ */
 
+/* A given name is copied now; otherwise weft_task_name makes one from the
+ * function's symbol when first asked (diag.c): spawning stays cheap. */
 static void name_task(weft_task_t *t, const char *name)
 {
     if (name && *name) {
@@ -176,13 +179,12 @@ static void name_task(weft_task_t *t, const char *name)
             n = WEFT__NAME_MAX - 1;
         memcpy(t->name, name, n);
         t->name[n] = 0;
-    } else {
-        snprintf(t->name, sizeof t->name, "task-%llu", (unsigned long long)t->id);
+        weft__store_relaxed(&t->named, 1);  /* published with the task */
     }
 }
 
 weft_task_t *weft__task_new(const weft_spawn_opts_t *o, void *(*fn)(void *),
-                            void *arg, int refs)
+                            void *arg, int refs, const void *site)
 {
     size_t ss = o && o->stack_size ? o->stack_size : weft__rt.cfg.stack_size;
     if (ss < WEFT__STACK_MIN)
@@ -202,6 +204,7 @@ weft_task_t *weft__task_new(const weft_spawn_opts_t *o, void *(*fn)(void *),
     t->canary = t->stack->guard == WEFT__GUARD_CANARY;
     t->fn = fn;
     t->arg = arg;
+    t->spawn_site = site;
     t->id = weft__fetch_add_relaxed(&weft__rt.next_id, 1);
     weft__store_relaxed(&t->refs, refs);
     weft__timer_init(&t->timer, t);
@@ -304,7 +307,7 @@ void weft__shutdown_from_main(weft_task_t *self)
     weft__store_seq_cst(&weft__rt.shutdown_waiter, self);
     while (weft__load_seq_cst(&weft__rt.live) > 1) {
         cancel_all_but(self);
-        weft__park_prepare(self, WEFT__PARK_NOINTR);
+        weft__park_prepare(self, WEFT__PARK_NOINTR | WEFT__WAIT(WEFT__WAIT_SHUTDOWN), NULL);
         if (weft__load_seq_cst(&weft__rt.live) <= 1)
             weft__wake(self, 0);
         weft__park(self, WEFT_FOREVER, 0);
@@ -312,18 +315,37 @@ void weft__shutdown_from_main(weft_task_t *self)
     weft__stop_all_workers();
 }
 
-void weft__tasks_free_all(void)
+/* Tasks a deadlock left parked for good (diag.c): wait objects of the
+ * program may still point at them and into their stacks, so they are kept,
+ * reachable from here, for the life of the process. */
+static weft_task_t *abandoned;
+
+static void abandon(weft_task_t *t)
+{
+    t->all_next = abandoned;
+    abandoned = t;
+}
+
+int weft__tasks_free_all(void)
 {
     /* Handles never joined or detached: their tasks have finished (all
-     * tasks are awaited at shutdown); only the structs remain. */
+     * tasks are awaited at shutdown); only the structs remain. Unless a
+     * deadlock stopped the workers. */
+    int kept = 0;
     for (int i = 0; i < weft__rt.nworkers; i++) {
         weft__worker_t *h = weft__rt.w[i];
         while (h->all) {
             weft_task_t *t = h->all;
             h->all = t->all_next;
-            task_struct_free(t);
+            if (weft__load_acquire(&t->done)) {
+                task_struct_free(t);
+            } else {
+                abandon(t);
+                kept++;
+            }
         }
     }
+    return kept;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -341,6 +363,7 @@ int weft_run(const weft_config_t *cfg, void *(*main_fn)(void *), void *arg,
     if (!weft__cas_seq_cst(&run_busy, &zero, 1))
         return -EBUSY;
     weft__cfg_t c;
+    int kept = 0;  /* tasks a deadlock abandoned */
     int rc = weft__config_resolve(cfg, &c);
     if (rc < 0)
         goto out;
@@ -364,7 +387,8 @@ int weft_run(const weft_config_t *cfg, void *(*main_fn)(void *), void *arg,
 
     /* The main task is made before the workers exist (rt.w is NULL): it is
      * homed on worker 0 once they do. */
-    weft_task_t *m = weft__task_new(&(weft_spawn_opts_t){ .name = "main" }, main_fn, arg, 2);
+    weft_task_t *m = weft__task_new(&(weft_spawn_opts_t){ .name = "main" }, main_fn, arg, 2,
+                                    __builtin_return_address(0));
     if (!m) {
         rc = -ENOMEM;
         goto teardown;
@@ -382,13 +406,21 @@ int weft_run(const weft_config_t *cfg, void *(*main_fn)(void *), void *arg,
     }
     if (result)
         *result = m->result;
-    weft__tasks_free_all();
-    task_struct_free(m);  /* on no list: made before the workers */
+    kept = weft__tasks_free_all();
+    if (weft__load_acquire(&m->done)) {
+        task_struct_free(m);  /* on no list: made before the workers */
+    } else {
+        abandon(m);
+        kept++;
+    }
+    if (weft__load_relaxed(&weft__rt.deadlock))
+        rc = -EDEADLK;
     weft__sched_wait_and_stop();
     weft__procpool_stop();
     weft__blocking_shutdown(weft__rt.cfg.blocking_shutdown_ms);
 teardown:
-    weft__stacks_release_all();
+    if (!kept)  /* else the abandoned tasks' stacks stay mapped */
+        weft__stacks_release_all();
     weft__topo_close(weft__rt.topo);
     pthread_mutex_destroy(&weft__rt.lock);
     memset(&weft__rt, 0, sizeof weft__rt);
@@ -406,19 +438,25 @@ static int runtime_up(void)
     return weft__rt.w != NULL && !weft__load_acquire(&weft__rt.stopping);
 }
 
-weft_task_t *weft_spawn_ex(const weft_spawn_opts_t *o, void *(*fn)(void *), void *arg)
+static weft_task_t *spawn(const weft_spawn_opts_t *o, void *(*fn)(void *), void *arg,
+                          const void *site)
 {
     if (!fn || !runtime_up())
         return NULL;
-    weft_task_t *t = weft__task_new(o, fn, arg, 2);
+    weft_task_t *t = weft__task_new(o, fn, arg, 2, site);
     if (t)
         weft__ready(t);  /* the LIFO slot, as Go does */
     return t;
 }
 
+weft_task_t *weft_spawn_ex(const weft_spawn_opts_t *o, void *(*fn)(void *), void *arg)
+{
+    return spawn(o, fn, arg, __builtin_return_address(0));
+}
+
 weft_task_t *weft_spawn(void *(*fn)(void *), void *arg)
 {
-    return weft_spawn_ex(NULL, fn, arg);
+    return spawn(NULL, fn, arg, __builtin_return_address(0));
 }
 
 int weft_go(void *(*fn)(void *), void *arg)
@@ -427,7 +465,7 @@ int weft_go(void *(*fn)(void *), void *arg)
         return -EINVAL;
     if (!runtime_up())
         return -ESRCH;
-    weft_task_t *t = weft__task_new(NULL, fn, arg, 1);
+    weft_task_t *t = weft__task_new(NULL, fn, arg, 1, __builtin_return_address(0));
     if (!t)
         return -ENOMEM;
     weft__ready(t);  /* the LIFO slot, as Go does */
@@ -455,15 +493,10 @@ weft_task_t *weft_self(void)
     return weft__current();
 }
 
-const char *weft_task_name(const weft_task_t *t)
-{
-    return t ? t->name : "(null)";
-}
-
 int weft_worker_id(void)
 {
     weft__worker_t *w = weft__worker_self();
-    return w && w->cur ? w->id : -1;
+    return w && weft__load_relaxed(&w->cur) ? w->id : -1;
 }
 
 int weft_workers(void)
@@ -494,7 +527,7 @@ int weft_sleep(uint64_t ns)
     }
     if (ns == 0)
         return weft_yield();
-    weft__park_prepare(self, 0);
+    weft__park_prepare(self, WEFT__WAIT(WEFT__WAIT_SLEEP), NULL);
     return weft__park(self, add_sat(weft_now(), ns), 0);
 }
 
@@ -557,7 +590,8 @@ static int wait_done(weft_task_t *const *ts, size_t n, uint64_t until, int flags
         if (!ws)
             return -ENOMEM;
     }
-    weft__waiter_prepare(&me, &tp, flags);
+    weft__waiter_prepare(&me, &tp,
+                         flags | WEFT__WAIT(n == 1 ? WEFT__WAIT_JOIN : WEFT__WAIT_JOIN_ANY), ts[0]);
     size_t reg = 0;
     int ready = -1;
     for (; reg < n; reg++) {
@@ -680,6 +714,7 @@ const char *weft_strerror(int err)
     case -ETIMEDOUT: return "deadline passed";
     case -EBUSY:     return "runtime already running";
     case -ESRCH:     return "no runtime running";
+    case -EDEADLK:   return "deadlock: every task parked, nothing can wake one";
     case -EPERM:     return "not called from a weft task";
     default:
         break;

@@ -198,7 +198,8 @@ static int chan_op(weft_chan_t *ch, int op, void *elem, bool block)
     weft__waiter_t me;
     weft__atomic(int) claim = 0;
     chan_waiter_t cw;
-    weft__waiter_prepare(&me, &tp, 0);
+    weft__waiter_prepare(&me, &tp,
+                         WEFT__WAIT(op == WEFT_SEND ? WEFT__WAIT_SEND : WEFT__WAIT_RECV), ch);
     waiter_init(&cw, &me, &claim, 0, elem);
     weft__waitq_push(queue_of(ch, op), &cw.w);
     unlock(ch);
@@ -366,7 +367,7 @@ int weft_select(weft_select_case_t *cases, size_t n, uint64_t timeout_ns)
     weft__thread_parker_t tp;
     weft__waiter_t me;
     weft__atomic(int) claim = 0;
-    weft__waiter_prepare(&me, &tp, 0);
+    weft__waiter_prepare(&me, &tp, WEFT__WAIT(WEFT__WAIT_SELECT), order[0]);
     for (size_t i = 0; i < n; i++) {
         waiter_init(&ws[i], &me, &claim, (int)i, cases[i].elem);
         if (cases[i].chan)

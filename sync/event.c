@@ -11,7 +11,7 @@ WEFT__SYNC_LAYOUT(weft_wg_t);
 /* Wait on s until a waker's code arrives; `done` is checked under the
  * guard first. For the wait-until-a-state primitives (event, wait group),
  * which hand nothing over: an interrupted waiter simply leaves. */
-static int wait_state(weft__sync_t *s, bool (*done)(weft__sync_t *))
+static int wait_state(weft__sync_t *s, bool (*done)(weft__sync_t *), int kind)
 {
     weft__guard_lock(&s->guard);
     if (done(s)) {
@@ -19,7 +19,7 @@ static int wait_state(weft__sync_t *s, bool (*done)(weft__sync_t *))
         return 0;
     }
     weft__sync_waiter_t x;
-    int rc = weft__sync_wait(s, &x, 0, false);
+    int rc = weft__sync_wait(s, &x, WEFT__WAIT(kind), false);
     if (rc < 0)
         weft__guard_unlock(&s->guard);
     return rc < 0 ? rc : 0;
@@ -68,7 +68,7 @@ int weft_event_wait(weft_event_t *ep)
     weft__sync_t *e = weft__sync(ep);
     if (event_set(e))
         return 0;
-    return wait_state(e, event_set);
+    return wait_state(e, event_set, WEFT__WAIT_EVENT);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -126,7 +126,7 @@ int weft_sem_acquire(weft_sem_t *sp)
         return 0;
     }
     weft__sync_waiter_t x;
-    int rc = weft__sync_wait(s, &x, 0, false);
+    int rc = weft__sync_wait(s, &x, WEFT__WAIT(WEFT__WAIT_SEM), false);
     if (rc >= 0)
         return 0;  /* WEFT__HANDED: the releaser gave us its unit */
     /* A releaser that found only waiters who gave up (us among them) has
@@ -212,5 +212,5 @@ int weft_wg_wait(weft_wg_t *wp)
     weft__sync_t *w = weft__sync(wp);
     if (wg_zero(w))
         return 0;
-    return wait_state(w, wg_zero);
+    return wait_state(w, wg_zero, WEFT__WAIT_WG);
 }

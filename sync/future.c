@@ -117,7 +117,7 @@ int weft_future_wait(weft_future_t *f, void **value)
         weft__guard_lock(&f->s.guard);
         if (!weft__load_relaxed(&f->s.state)) {
             weft__sync_waiter_t x;
-            int rc = weft__sync_wait(&f->s, &x, 0, false);
+            int rc = weft__sync_wait(&f->s, &x, WEFT__WAIT(WEFT__WAIT_FUTURE), false);
             if (rc < 0) {
                 weft__guard_unlock(&f->s.guard);
                 return rc;

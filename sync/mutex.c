@@ -73,7 +73,7 @@ static int lock_slow(weft__sync_t *m, int flags)
         }
         if (!x.since)
             x.since = weft_now();
-        int rc = weft__sync_wait(m, &x, flags, front);
+        int rc = weft__sync_wait(m, &x, flags | WEFT__WAIT(WEFT__WAIT_MUTEX), front);
         if (rc == WEFT__HANDED)
             return 0;
         if (rc == 0) {
@@ -171,7 +171,7 @@ int weft_cond_wait(weft_cond_t *cp, weft_mutex_t *m)
     weft__sync_t *c = weft__sync(cp);
     weft__sync_waiter_t x;
     weft__guard_lock(&c->guard);
-    weft__sync_enqueue(c, &x, 0, false);
+    weft__sync_enqueue(c, &x, WEFT__WAIT(WEFT__WAIT_COND), false);
     weft__guard_unlock(&c->guard);
     /* Queued before the unlock: a signal sent after it finds us. */
     weft_mutex_unlock(m);

@@ -96,7 +96,10 @@ static int lock_slow(weft__sync_t *l, int kind)
     }
     weft__sync_waiter_t x;
     x.kind = kind;
-    int rc = weft__sync_wait(l, &x, 0, false);
+    int rc = weft__sync_wait(l, &x,
+                             WEFT__WAIT(kind == KIND_WRITE ? WEFT__WAIT_RWLOCK_WRITE
+                                                           : WEFT__WAIT_RWLOCK_READ),
+                             false);
     if (rc >= 0)
         return 0;  /* WEFT__HANDED */
     /* We may have been the writer at the head that held back readers. */

@@ -4,7 +4,7 @@
 void weft__sync_enqueue(weft__sync_t *s, weft__sync_waiter_t *x, int flags,
                         bool front)
 {
-    weft__waiter_prepare(&x->w, &x->tp, flags);
+    weft__waiter_prepare(&x->w, &x->tp, flags, s);
     x->w.queued = 0;  /* a fresh waiter (a re-queued one is 0 already) */
     if (front)
         weft__waitq_push_front(&s->q, &x->w);

@@ -145,12 +145,14 @@ static void *m_threads(void *arg)
 {
     weft_future_t *f = weft_future_new();
     pthread_t th;
+    CHECK_EQ(weft_waker_add(1), 0);  /* the setter wakes us from outside */
     CHECK_EQ(pthread_create(&th, NULL, thread_setter, weft_future_retain(f)), 0);
     void *v = NULL;
     CHECK_EQ(weft_future_wait(f, &v), 0);
     CHECK_EQ((intptr_t)v, 77);
     weft_future_release(f);
     pthread_join(th, NULL);
+    CHECK_EQ(weft_waker_add(-1), 0);
 
     f = weft_future_new();
     CHECK_EQ(pthread_create(&th, NULL, thread_waiter, weft_future_retain(f)), 0);

@@ -173,6 +173,7 @@ static void *m_mutex_thread(void *arg)
     mx_total = 0;
     CHECK_EQ(weft_mutex_lock(&mx), 0);
     pthread_t th;
+    CHECK_EQ(weft_waker_add(1), 0);  /* its unlock wakes us from outside */
     CHECK_EQ(pthread_create(&th, NULL, thread_locker, NULL), 0);
     weft_sleep(MS(20));
     CHECK_EQ(mx_total, 0);  /* the thread is blocked */
@@ -187,6 +188,7 @@ static void *m_mutex_thread(void *arg)
         weft_sleep(MS(1));
     }
     pthread_join(th, NULL);
+    CHECK_EQ(weft_waker_add(-1), 0);
     return NULL;
 }
 
@@ -459,6 +461,7 @@ static void *m_sem_thread(void *arg)
 {
     weft_sem_t s = WEFT_SEM_INIT(0);
     pthread_t th;
+    CHECK_EQ(weft_waker_add(1), 0);  /* the thread wakes us from outside */
     CHECK_EQ(pthread_create(&th, NULL, sem_thread, &s), 0);
     for (int i = 0; i < 100; i++)
         CHECK_EQ(weft_sem_acquire(&s), 0);
@@ -470,6 +473,7 @@ static void *m_sem_thread(void *arg)
     while (!atomic_load(&sem_thread_done))
         weft_sleep(MS(1));
     pthread_join(th, NULL);
+    CHECK_EQ(weft_waker_add(-1), 0);
     CHECK_EQ(weft_sem_try_acquire(&s), -EAGAIN);
     return NULL;
 }
