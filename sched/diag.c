@@ -128,23 +128,50 @@ const char *weft_task_name(const weft_task_t *ct)
     return t->name;
 }
 
+/* What a report says of a task, copied out of it (the copy needs no lock
+ * to describe: symbol lookups can take milliseconds). */
+typedef struct task_info {
+    char        name[WEFT__NAME_MAX];  /* "": not named yet */
+    void     *(*fn)(void *);
+    uint64_t    id;
+    const void *site;
+} task_info_t;
+
+static void task_info(weft_task_t *t, task_info_t *i)
+{
+    i->name[0] = 0;
+    if (weft__load_acquire(&t->named))
+        memcpy(i->name, t->name, sizeof i->name);
+    i->fn = t->fn;
+    i->id = t->id;
+    i->site = t->spawn_site;
+}
+
 /* "'name' (#id, spawned at file.c:42 in fn)" into b. */
+static void describe(const task_info_t *i, char *b, size_t n)
+{
+    char name[WEFT__NAME_MAX], fn[64] = "", where[96] = "";
+    pthread_mutex_lock(&sym_lock);
+    if (i->name[0])
+        memcpy(name, i->name, sizeof name);
+    else if (symbolize((const void *)(uintptr_t)i->fn, name, sizeof name, NULL, 0) < 0)
+        snprintf(name, sizeof name, "task-%" PRIu64, i->id);
+    if (i->site)  /* a return address: the call is the byte before */
+        symbolize((const char *)i->site - 1, fn, sizeof fn, where, sizeof where);
+    pthread_mutex_unlock(&sym_lock);
+    if (!i->site)
+        snprintf(b, n, "'%s' (#%" PRIu64 ")", name, i->id);
+    else if (where[0])
+        snprintf(b, n, "'%s' (#%" PRIu64 ", spawned at %s in %s)", name, i->id, where, fn);
+    else
+        snprintf(b, n, "'%s' (#%" PRIu64 ", spawned in %s)", name, i->id, fn);
+}
+
 static void describe_task(weft_task_t *t, char *b, size_t n)
 {
-    const char *name = weft_task_name(t);
-    char fn[64] = "", where[96] = "";
-    if (t->spawn_site) {
-        pthread_mutex_lock(&sym_lock);
-        /* A return address: the call is the byte before. */
-        symbolize((const char *)t->spawn_site - 1, fn, sizeof fn, where, sizeof where);
-        pthread_mutex_unlock(&sym_lock);
-    }
-    if (!t->spawn_site)
-        snprintf(b, n, "'%s' (#%" PRIu64 ")", name, t->id);
-    else if (where[0])
-        snprintf(b, n, "'%s' (#%" PRIu64 ", spawned at %s in %s)", name, t->id, where, fn);
-    else
-        snprintf(b, n, "'%s' (#%" PRIu64 ", spawned in %s)", name, t->id, fn);
+    task_info_t i;
+    task_info(t, &i);
+    describe(&i, b, n);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -212,7 +239,7 @@ static int for_each_live(void (*f)(weft_task_t *))
 {
     int n = 0;
     for (int i = 0; i < weft__rt.nworkers; i++)
-        pthread_mutex_lock(&weft__rt.w[i]->all_lock);
+        weft__guard_lock(&weft__rt.w[i]->all_lock);
     weft_task_t *m = weft__rt.main_task;
     if (m && !weft__load_acquire(&m->done)) {
         n++;
@@ -227,7 +254,7 @@ static int for_each_live(void (*f)(weft_task_t *))
                     f(t);
             }
     for (int i = weft__rt.nworkers - 1; i >= 0; i--)
-        pthread_mutex_unlock(&weft__rt.w[i]->all_lock);
+        weft__guard_unlock(&weft__rt.w[i]->all_lock);
     return n;
 }
 
@@ -281,21 +308,28 @@ static struct {
 
 static void report_hog(weft__worker_t *w, uint32_t ticks, uint64_t ns)
 {
-    char who[256] = "";
+    task_info_t info;
+    int found = 0;
     for (int i = 0; i < weft__rt.nworkers; i++)
-        pthread_mutex_lock(&weft__rt.w[i]->all_lock);
+        weft__guard_lock(&weft__rt.w[i]->all_lock);
     /* With every all_lock held no task can be freed; a task still current
-     * on w at the same tick is the one that held it all along. */
+     * on w at the same tick is the one that held it all along. The locks
+     * are held only to copy it: other workers spawn and free meanwhile. */
     weft_task_t *t = weft__load_relaxed(&w->cur);
-    if (t && weft__load_relaxed(&w->ticks) == ticks)
-        describe_task(t, who, sizeof who);
+    if (t && weft__load_relaxed(&w->ticks) == ticks) {
+        task_info(t, &info);
+        found = 1;
+    }
     for (int i = weft__rt.nworkers - 1; i >= 0; i--)
-        pthread_mutex_unlock(&weft__rt.w[i]->all_lock);
-    if (who[0])
+        weft__guard_unlock(&weft__rt.w[i]->all_lock);
+    char who[256];
+    if (found) {
+        describe(&info, who, sizeof who);
         fprintf(stderr,
                 "weft: watchdog: task %s has held worker %d for %" PRIu64
                 " ms without a suspension point (WEFT_WATCHDOG_MS=%d)\n",
                 who, w->id, ns / 1000000u, weft__rt.cfg.watchdog_ms);
+    }
 }
 
 static void *watchdog_main(void *unused)

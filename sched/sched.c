@@ -970,7 +970,6 @@ static void worker_free(weft__worker_t *w)
     if (w->poller)
         weft__rt.pops->destroy(w->poller);
     weft__timerheap_fini(&w->timers);
-    pthread_mutex_destroy(&w->all_lock);
     if (w->altstack)
         munmap(w->altstack, w->altstack_size);
     weft__free(w->victims);
@@ -1003,7 +1002,6 @@ static weft__worker_t *worker_new(int id)
     weft__store_relaxed(&w->next, NULL);
     weft__store_relaxed(&w->park_until, UINT64_MAX);
     weft__timerheap_init(&w->timers, timer_fire);
-    pthread_mutex_init(&w->all_lock, NULL);
     w->stacks.size = weft__rt.cfg.stack_size;
     w->victims = weft__malloc(sizeof(int) * (size_t)(weft__rt.nworkers > 1 ? weft__rt.nworkers : 1));
     w->altstack_size = 64 * 1024;

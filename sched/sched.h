@@ -9,6 +9,7 @@
 
 #include "atomic.h"
 #include "debug.h"
+#include "guard.h"
 #include "config.h"
 #include "ctx.h"
 #include "io/poller.h"
@@ -49,8 +50,8 @@ struct weft_task {
     uint64_t            *dl;
     int                  dl_n, dl_cap, dl_lost;
     uint64_t             dl_inline[4];
-    /* joiners and wait_any callers, under lock */
-    pthread_mutex_t      lock;
+    /* joiners and wait_any callers, under lock (a guard.h lock) */
+    weft__atomic(uint32_t) lock;
     weft__waitq_t        joiners;
     /* links */
     weft_task_t         *qnext;      /* injection queue (under rt lock)    */
@@ -114,7 +115,7 @@ typedef struct weft__worker {
     weft__timerheap_t      timers;
     weft__stack_cache_t    stacks;
     int                   *victims;      /* nearest first                  */
-    pthread_mutex_t        all_lock;
+    weft__atomic(uint32_t) all_lock;     /* guard.h lock of `all`          */
     weft_task_t           *all;          /* tasks homed here (live/zombie) */
     void                  *altstack;
     size_t                 altstack_size;

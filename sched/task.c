@@ -210,7 +210,6 @@ weft_task_t *weft__task_new(const weft_spawn_opts_t *o, void *(*fn)(void *),
     weft__timer_init(&t->timer, t);
     t->dl = t->dl_inline;
     t->dl_cap = (int)(sizeof t->dl_inline / sizeof t->dl_inline[0]);
-    pthread_mutex_init(&t->lock, NULL);
     name_task(t, o ? o->name : NULL);
     weft__fiber_init(&t->fiber, t->stack->lo, t->stack->size);
     t->fiber.sp = weft__ctx_make((char *)t->stack->lo + t->stack->size,
@@ -221,12 +220,12 @@ weft_task_t *weft__task_new(const weft_spawn_opts_t *o, void *(*fn)(void *),
     t->home = w ? w->id : 0;
     weft__worker_t *h = weft__rt.w ? weft__rt.w[t->home] : NULL;
     if (h) {
-        pthread_mutex_lock(&h->all_lock);
+        weft__guard_lock(&h->all_lock);
         t->all_next = h->all;
         if (h->all)
             h->all->all_prev = t;
         h->all = t;
-        pthread_mutex_unlock(&h->all_lock);
+        weft__guard_unlock(&h->all_lock);
     }
     weft__fetch_add_seq_cst(&weft__rt.live, 1);
     if (w)
@@ -239,7 +238,6 @@ static void task_struct_free(weft_task_t *t)
 {
     if (t->dl != t->dl_inline)
         weft__free(t->dl);
-    pthread_mutex_destroy(&t->lock);
     weft__free(t);
 }
 
@@ -247,14 +245,14 @@ static void task_free(weft_task_t *t)
 {
     weft__worker_t *h = weft__rt.w ? weft__rt.w[t->home] : NULL;
     if (h) {
-        pthread_mutex_lock(&h->all_lock);
+        weft__guard_lock(&h->all_lock);
         if (t->all_prev)
             t->all_prev->all_next = t->all_next;
         else
             h->all = t->all_next;
         if (t->all_next)
             t->all_next->all_prev = t->all_prev;
-        pthread_mutex_unlock(&h->all_lock);
+        weft__guard_unlock(&h->all_lock);
     }
     task_struct_free(t);
 }
@@ -271,12 +269,12 @@ void weft__task_finish(weft__worker_t *w, weft_task_t *t)
     weft__fiber_fini(&t->fiber);
     weft__stack_put(&w->stacks, t->stack);
     t->stack = NULL;
-    pthread_mutex_lock(&t->lock);
+    weft__guard_lock(&t->lock);
     weft__store_release(&t->done, 1);
     weft__waiter_t *x;
     while ((x = weft__waitq_pop(&t->joiners)))
         weft__waiter_wake(x, 0);
-    pthread_mutex_unlock(&t->lock);
+    weft__guard_unlock(&t->lock);
     /* seq_cst: Dekker with the shutdown waiter (store waiter; load live). */
     if (weft__fetch_sub_seq_cst(&weft__rt.live, 1) == 2 &&
         weft__load_seq_cst(&weft__rt.shutting_down)) {
@@ -291,11 +289,11 @@ static void cancel_all_but(weft_task_t *self)
 {
     for (int i = 0; i < weft__rt.nworkers; i++) {
         weft__worker_t *h = weft__rt.w[i];
-        pthread_mutex_lock(&h->all_lock);
+        weft__guard_lock(&h->all_lock);
         for (weft_task_t *t = h->all; t; t = t->all_next)
             if (t != self && !weft__load_acquire(&t->done))
                 weft_cancel(t);
-        pthread_mutex_unlock(&h->all_lock);
+        weft__guard_unlock(&h->all_lock);
     }
 }
 
@@ -599,22 +597,26 @@ static int wait_done(weft_task_t *const *ts, size_t n, uint64_t until, int flags
         memset(x, 0, sizeof *x);
         x->task = me.task;
         x->thread = me.thread;
-        pthread_mutex_lock(&ts[reg]->lock);
+        weft__guard_lock(&ts[reg]->lock);
         if (weft__load_acquire(&ts[reg]->done))
             ready = (int)reg;
         else
             weft__waitq_push(&ts[reg]->joiners, x);
-        pthread_mutex_unlock(&ts[reg]->lock);
+        weft__guard_unlock(&ts[reg]->lock);
         if (ready >= 0)
             break;
     }
     if (ready >= 0)
         weft__waiter_wake(&me, 0);  /* end our own wait before it starts */
     int rc = weft__waiter_sleep(&me, until);
+    /* One task, woken with 0: only its finish wakes joiners so, and it
+     * popped our waiter first. Otherwise some may still be queued. */
+    if (n == 1 && rc == 0)
+        reg = 0;
     for (size_t i = 0; i < reg; i++) {
-        pthread_mutex_lock(&ts[i]->lock);
+        weft__guard_lock(&ts[i]->lock);
         weft__waitq_remove(&ts[i]->joiners, &ws[i]);
-        pthread_mutex_unlock(&ts[i]->lock);
+        weft__guard_unlock(&ts[i]->lock);
     }
     weft__waiter_done(&me);
     if (ws != &one)

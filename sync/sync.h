@@ -5,13 +5,13 @@
 #define WEFT_SYNC_SYNC_H
 
 #include <errno.h>
-#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "../sched/atomic.h"
 #include "../sched/debug.h"
+#include "../sched/guard.h"
 #include "../sched/park.h"
 #include "weft.h"
 
@@ -37,28 +37,6 @@ typedef struct weft__sync {
 static inline weft__sync_t *weft__sync(const void *p)
 {
     return (weft__sync_t *)(uintptr_t)p;
-}
-
-/* The guard is a test-and-test-and-set lock. It is held only for a few
- * pointer updates and never across a park, so its holder is always running
- * (on some thread); after a short spin we yield the CPU in case the OS
- * preempted that thread. */
-static inline void weft__guard_lock(weft__atomic(uint32_t) *g)
-{
-    /* acquire (acq_rel): pairs with weft__guard_unlock's release. */
-    while (weft__xchg_acq_rel(g, 1)) {
-        for (unsigned i = 0; weft__load_relaxed(g); i++) {
-            if (i < 64)
-                weft__cpu_relax();
-            else
-                sched_yield();
-        }
-    }
-}
-
-static inline void weft__guard_unlock(weft__atomic(uint32_t) *g)
-{
-    weft__store_release(g, 0);
 }
 
 /* Under the guard, on a slow path: either take the primitive, CASing the
