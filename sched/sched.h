@@ -54,7 +54,7 @@ struct weft_task {
     weft__atomic(uint32_t) lock;
     weft__waitq_t        joiners;
     /* links */
-    weft_task_t         *qnext;      /* injection queue (under rt lock)    */
+    weft_task_t         *qnext;      /* injection queue without memory     */
     weft_task_t         *all_prev, *all_next; /* home worker's list        */
     int                  home;
     /* What the task waits on while parked (park.h WEFT__WAIT_*), for the
@@ -127,6 +127,14 @@ typedef struct weft__worker {
     weft__atomic(long)     ext_parks;
 } weft__worker_t;
 
+/* A piece of the injection queue (sched.c): task pointers t[head..tail). */
+#define WEFT__INJ_CHUNK 254
+typedef struct weft__inj_chunk {
+    struct weft__inj_chunk *next;
+    uint32_t                head, tail;
+    weft_task_t            *t[WEFT__INJ_CHUNK];
+} weft__inj_chunk_t;
+
 typedef struct weft__rt {
     weft__cfg_t               cfg;
     int                       nworkers;
@@ -135,7 +143,8 @@ typedef struct weft__rt {
     weft__topo_t             *topo;
     /* injection queue and idle list */
     pthread_mutex_t           lock;
-    weft_task_t              *gq_head, *gq_tail;
+    weft__inj_chunk_t        *gq_first, *gq_last, *gq_spare;
+    weft_task_t              *gq_head, *gq_tail;  /* when no chunk could be had */
     weft__atomic(size_t)      gq_len;
     weft__worker_t           *idle_list;
     weft__atomic(int)         nidle;

@@ -407,12 +407,15 @@ static void *feeder(void *arg)
     return NULL;
 }
 
+static atomic_int receiver_started;
+
 static void *thread_receiver(void *arg)
 {
     /* A thread selecting with a timeout, then receiving. */
     weft_chan_t *ch = arg;
     long v;
     weft_select_case_t c = { ch, WEFT_RECV, &v, 0 };
+    atomic_store(&receiver_started, 1);
     CHECK_EQ(weft_select(&c, 1, MS(5)), -ETIMEDOUT);
     CHECK_EQ(weft_select(&c, 1, WEFT_FOREVER), 0);
     CHECK_EQ(v, 42);
@@ -440,6 +443,10 @@ static void *m_thread_feeds(void *arg)
 
     weft_chan_t *ch = weft_chan_new(sizeof(long), 0);
     CHECK_EQ(pthread_create(&th, NULL, thread_receiver, ch), 0);
+    /* Send well after its 5 ms select began (a loaded machine may start
+     * the thread late). */
+    while (!atomic_load(&receiver_started))
+        weft_sleep(MS(1));
     weft_sleep(MS(20));
     v = 42;
     CHECK_EQ(weft_chan_send(ch, &v), 0);
