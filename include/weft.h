@@ -70,6 +70,13 @@ typedef struct weft_config {
  *   WEFT_PROCESSES=N       worker processes of the process pool (0..1024);
  *                          default 0: no pool (weft_process_call: -ENOTSUP)
  *   WEFT_STATS=0|1         print per-worker counters on stderr at exit
+ *   WEFT_TRACE=path        write a Chrome trace-event JSON file of what each
+ *                          worker did (task runs, parks, steals, I/O
+ *                          wake-ups, blocking calls) to path when weft_run
+ *                          returns; a path that cannot be opened is
+ *                          weft_run's error (see docs/diagnostics.md)
+ *   WEFT_TRACE_BUFFER=N[KMG] memory for the trace's events (1M..1G);
+ *                          default 32M; later events are dropped, counted
  *   WEFT_DEBUG_SHUFFLE=N   testing: shuffle run and steal order with seed N
  *                          (0: off; see docs/scheduler.md)
  * A malformed value is -EINVAL with a one-line message on stderr naming the
