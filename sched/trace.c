@@ -362,13 +362,14 @@ void weft__trace_pool_end(void *(*fn)(void *))
 {
     unsigned g = pool_gen;
     pool_gen = 0;
-    if (g == 0)
-        return; /* begun in no traced run */
+    /* Begun in no traced run, or in an earlier one than now. */
+    if (g == 0 || g != weft__load_relaxed(&gen_now))
+        return;
     uint64_t t1 = now();
     tbuf_t *b = other_lock("blocking");
     if (!b)
         return;
-    /* A call begun in an earlier run is not this run's. */
+    /* The run may have ended meanwhile (b->gen is the next one's). */
     ev_t *e = b->gen == g ? reserve(b, 2, pool_ts) : NULL;
     if (e) {
         e[0].e = (__typeof__(e->e)){ .ts = pool_ts,

@@ -225,12 +225,26 @@ static void trace_small_run(void)
     unlink(path);
 }
 
-/* A second run writes its own trace: nothing of the first one (names, the
- * blocking pool's threads, which may be the same threads) leaks into it. */
+/* A second run writes its own trace: nothing of the first one leaks into
+ * it, not even the blocking call the first left running on a pool thread
+ * (weft_run stopped waiting for it), which ends during the second run. */
+static void *long_call(void *arg)
+{
+    usleep(300000);
+    return NULL;
+}
+
+static void *first_long(void *arg)
+{
+    /* Cancelled at shutdown: returns at once, the call runs on. */
+    weft_blocking(long_call, NULL, NULL);
+    return NULL;
+}
+
 static void *first(void *arg)
 {
-    weft_task_t *t = spawn_named("first", blocker, NULL);
-    CHECK_EQ(weft_join(t, NULL), 0);
+    weft_detach(spawn_named("first", first_long, NULL));
+    CHECK_EQ(weft_sleep(MS(20)), 0); /* the call has begun */
     return NULL;
 }
 
@@ -238,17 +252,21 @@ static void *second(void *arg)
 {
     weft_task_t *t = spawn_named("second", blocker, NULL);
     CHECK_EQ(weft_join(t, NULL), 0);
+    /* The first run's call ends meanwhile. */
+    CHECK_EQ(weft_sleep(MS(400)), 0);
     return NULL;
 }
 
 static void trace_two_runs(void)
 {
     need_python();
-    /* Keep the pool's thread across the runs: its buffer must be taken
-     * over by the second run. */
-    CHECK_EQ(setenv("WEFT_BLOCKING_KEEPALIVE_MS", "60000", 1), 0);
     const char *path = trace_to("two");
+    CHECK_EQ(setenv("WEFT_BLOCKING_SHUTDOWN_MS", "0", 1), 0);
+    int saved = capture_begin();
     t_run(2, first, NULL);
+    const char *msg = capture_end(saved);
+    CHECK(strstr(msg, "1 blocking call is still running") != NULL);
+    CHECK_EQ(unsetenv("WEFT_BLOCKING_SHUTDOWN_MS"), 0);
     t_run(2, second, NULL);
     CHECK_EQ(trace_check(path, "--names", "second", "--absent", "first",
                          "--blocking", "1", (char *)NULL),

@@ -33,7 +33,7 @@ def main():
     p.add_argument("--absent", default="", help="task names that must not appear")
     p.add_argument("--instants", default="", help="instant event names that must appear")
     p.add_argument("--blocking", type=int, default=0,
-                   help="at least this many blocking-call spans on blocking-pool tracks")
+                   help="exactly this many blocking-call spans on blocking-pool tracks")
     p.add_argument("--runs", type=int, help="exactly this many task run spans")
     p.add_argument("--parks", type=int, help="exactly this many park spans")
     p.add_argument("--steals", type=int, help="steal counts add up to this")
@@ -62,6 +62,7 @@ def main():
     runs = parks = steals = timers = 0
     blocking = []
     instants = set()
+    instant_tids = set()
     for i, ev in enumerate(doc["traceEvents"]):
         where = f"event {i}"
         if not isinstance(ev, dict):
@@ -116,6 +117,7 @@ def main():
                 fail(f"{where}: unknown span category {cat!r}")
         elif ph == "i":
             instants.add(name)
+            instant_tids.add(tid)
             if ev.get("s") != "t":
                 fail(f"{where}: instant not thread-scoped")
             if name == "steal":
@@ -157,8 +159,11 @@ def main():
     for n in filter(None, a.instants.split(",")):
         if n not in instants:
             fail(f"no {n!r} instant (instants: {sorted(instants)})")
-    if len(blocking) < a.blocking:
-        fail(f"{len(blocking)} blocking-call spans, expected at least {a.blocking}")
+    if len(blocking) != a.blocking:
+        fail(f"{len(blocking)} blocking-call spans, expected {a.blocking}")
+    for tid, name in thread_names.items():
+        if tid >= a.workers and tid not in spans and tid not in instant_tids:
+            fail(f"thread {name!r} (tid {tid}) has no event")
     for tid, task in blocking:
         if not str(thread_names.get(tid, "")).startswith("blocking "):
             fail(f"a blocking call on tid {tid} ({thread_names.get(tid)!r}), not a pool thread")
