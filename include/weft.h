@@ -73,6 +73,13 @@ typedef struct weft_config {
  *   WEFT_WATCHDOG_MS=N     report a task that holds its worker for N ms
  *                          without a suspension point (0..3600000, 0: off);
  *                          default 100
+ *   WEFT_TRACE=path        write a Chrome trace-event JSON file of what each
+ *                          worker did (task runs, parks, steals, I/O
+ *                          wake-ups, blocking calls) to path when weft_run
+ *                          returns; a path that cannot be opened is
+ *                          weft_run's error (see docs/diagnostics.md)
+ *   WEFT_TRACE_BUFFER=N[KMG] memory for the trace's events (1M..1G);
+ *                          default 32M; later events are dropped, counted
  *   WEFT_DEBUG_SHUFFLE=N   testing: shuffle run and steal order with seed N
  *                          (0: off; see docs/scheduler.md)
  * A malformed value is -EINVAL with a one-line message on stderr naming the

@@ -24,6 +24,7 @@
 #include "sched/alloc.h"
 #include "sched/atomic.h"
 #include "sched/park.h"
+#include "sched/trace.h"
 
 #define CHUNK_BITS 10
 #define CHUNK      (1 << CHUNK_BITS)
@@ -77,14 +78,18 @@ static uint64_t tag_of(int fd, const fdent_t *e)
     return (uint64_t)(uint32_t)fd | (uint64_t)e->gen << 32;
 }
 
-/* e->lock held: wake every waiter of q with code; true if one took it. */
-static bool wake_all_locked(weft__waitq_t *q, int code)
+/* e->lock held: wake every waiter of q (waiting on fd) with code; true if
+ * one took it. */
+static bool wake_all_locked(int fd, weft__waitq_t *q, int code)
 {
     bool took = false;
     weft__waiter_t *w;
-    while ((w = weft__waitq_pop(q)))
+    while ((w = weft__waitq_pop(q))) {
+        /* Before the wake: after it, the task may run, end and be freed. */
+        WEFT__TRACE(io_wake, fd, w->task, code);
         if (weft__waiter_wake(w, code))
             took = true;
+    }
     return took;
 }
 
@@ -98,9 +103,9 @@ void weft__io_ready(uint64_t tag, int events)
     if (e->gen == (uint32_t)(tag >> 32)) {
         /* A readiness nobody was waiting for is latched for the next
          * waiter: with edge triggering it will not be reported again. */
-        if ((events & (WEFT__IO_IN | WEFT__IO_ERR)) && !wake_all_locked(&e->readers, 0))
+        if ((events & (WEFT__IO_IN | WEFT__IO_ERR)) && !wake_all_locked(fd, &e->readers, 0))
             e->ready |= WEFT__IO_IN;
-        if ((events & (WEFT__IO_OUT | WEFT__IO_ERR)) && !wake_all_locked(&e->writers, 0))
+        if ((events & (WEFT__IO_OUT | WEFT__IO_ERR)) && !wake_all_locked(fd, &e->writers, 0))
             e->ready |= WEFT__IO_OUT;
     }
     pthread_mutex_unlock(&e->lock);
@@ -117,8 +122,8 @@ static void reset_locked(int fd, fdent_t *e)
     }
     e->poller = NULL;
     e->ready = 0;
-    wake_all_locked(&e->readers, -EBADF);
-    wake_all_locked(&e->writers, -EBADF);
+    wake_all_locked(fd, &e->readers, -EBADF);
+    wake_all_locked(fd, &e->writers, -EBADF);
 }
 
 void weft__fd_forget(int fd)

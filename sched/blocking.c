@@ -21,6 +21,7 @@
 #include "../sync/sync.h"
 #include "alloc.h"
 #include "sched.h"
+#include "trace.h"
 
 enum { JOB_QUEUED, JOB_RUNNING, JOB_DONE, JOB_ABANDONED };
 
@@ -95,9 +96,11 @@ static void *pool_main(void *unused)
         int run = j->state == JOB_QUEUED;
         if (run)
             j->state = JOB_RUNNING;
+        WEFT__TRACE(pool_begin, run ? j->task : NULL);  /* j->task is alive */
         weft__guard_unlock(&j->guard);
         if (run) {
             void *r = j->fn(j->arg);
+            WEFT__TRACE(pool_end, j->fn);
             weft__guard_lock(&j->guard);
             j->result = r;
             run = j->state == JOB_RUNNING;  /* 0: abandoned meanwhile */

@@ -238,6 +238,8 @@ static size_t page_round(size_t n)
 #define KEEPALIVE_EXPECTED "expected milliseconds from 1 to " STR(WEFT__MS_MAX)
 #define SHUTDOWN_EXPECTED "expected milliseconds from 0 to " STR(WEFT__MS_MAX)
 #define PROCESSES_EXPECTED "expected an integer from 0 to " STR(WEFT__PROCESSES_MAX)
+#define TRACE_BUFFER_EXPECTED "expected a size from 1M to 1G (bytes, or a " \
+                              "number with a K, M or G suffix)"
 #define STACK_EXPECTED "expected a size from 16K to 1G (bytes, or a number " \
                        "with a K, M or G suffix)"
 
@@ -255,6 +257,7 @@ int weft__config_resolve(const weft_config_t *user, weft__cfg_t *out)
         .blocking_shutdown_ms = WEFT__SHUTDOWN_DEFAULT_MS,
         .stats = 0,
         .watchdog_ms = WEFT__WATCHDOG_DEFAULT_MS,
+        .trace_buffer = WEFT__TRACE_BUFFER_DEFAULT,
     };
     char expected[128];
     char num[32];
@@ -319,6 +322,13 @@ int weft__config_resolve(const weft_config_t *user, weft__cfg_t *out)
                           "expected milliseconds from 0 (off) to " STR(WEFT__MS_MAX));
         c.watchdog_ms = (int)l;
     }
+    /* Any path: whether it can be written shows when weft_run opens it. */
+    c.trace = env("WEFT_TRACE");
+    if ((s = env("WEFT_TRACE_BUFFER")) != NULL) {
+        if (weft__parse_size(s, WEFT__TRACE_BUFFER_MIN, WEFT__TRACE_BUFFER_MAX,
+                             &c.trace_buffer) < 0)
+            return reject("WEFT_TRACE_BUFFER", s, 1, TRACE_BUFFER_EXPECTED);
+    }
 
     /* Fields the program set: they win, since the program knows best what it
      * needs (a test that wants exactly 2 workers, say). */
@@ -374,4 +384,16 @@ int weft__config_resolve(const weft_config_t *user, weft__cfg_t *out)
     c.stack_size = page_round(c.stack_size);
     *out = c;
     return 0;
+}
+
+void weft__config_complain(const char *name, const char *value, const char *what)
+{
+    char line[512];
+    size_t len = 0;
+    int w = snprintf(line, sizeof line, "weft: %s=", name);
+
+    len = w < 0 ? 0 : (size_t)w < sizeof line ? (size_t)w : sizeof line - 1;
+    append_quoted(line, sizeof line, &len, value);
+    snprintf(line + len, sizeof line - len, " %s\n", what);
+    fputs(line, stderr);
 }

@@ -19,6 +19,9 @@
 #define WEFT__MS_MAX          3600000      /* one hour */
 #define WEFT__PROCESSES_MAX   1024
 #define WEFT__WATCHDOG_DEFAULT_MS 100      /* asyncio debug mode's "slow" */
+#define WEFT__TRACE_BUFFER_DEFAULT (32u << 20)  /* 1 Mi events of 32 bytes */
+#define WEFT__TRACE_BUFFER_MIN     (1u << 20)
+#define WEFT__TRACE_BUFFER_MAX     (1u << 30)
 
 typedef struct weft__cfg {
     int         workers;          /* 0: decided by the topology (not yet known) */
@@ -32,6 +35,9 @@ typedef struct weft__cfg {
     long        shuffle;          /* WEFT_DEBUG_SHUFFLE seed; 0: off */
     int         stats;            /* WEFT_STATS */
     int         watchdog_ms;      /* WEFT_WATCHDOG_MS; 0: off */
+    const char *trace;            /* WEFT_TRACE path (the environment's
+                                     string: copied by weft_run); NULL: off */
+    size_t      trace_buffer;     /* WEFT_TRACE_BUFFER: bytes of events */
 } weft__cfg_t;
 
 /* Resolve the settings from defaults, environment and *user (NULL allowed).
@@ -42,5 +48,10 @@ int weft__config_resolve(const weft_config_t *user, weft__cfg_t *out);
 /* Parse a byte size with an optional K, M or G suffix (powers of 1024),
  * e.g. "256K". -EINVAL when malformed or outside [min, max]. */
 int weft__parse_size(const char *s, size_t min, size_t max, size_t *out);
+
+/* Print one line on stderr: `weft: <name>="<value>" <what>`, the value
+ * quoted and escaped as in the messages of weft__config_resolve. For a
+ * setting that parsed but failed when used (a file that cannot be opened). */
+void weft__config_complain(const char *name, const char *value, const char *what);
 
 #endif

@@ -107,6 +107,35 @@ static int symbolize(const void *addr, char *name, size_t n, char *where, size_t
     return -ENOENT;
 }
 
+/* sym_lock held: the name of a task running fn, from its symbol, else
+ * "task-<id>". Names of functions are cached: a trace names many tasks
+ * that run the same few. */
+static void fn_name_locked(void *(*fn)(void *), uint64_t id, char *b, size_t n)
+{
+    static struct {
+        void *(*fn)(void *);
+        int   found;
+        char  name[WEFT__NAME_MAX];
+    } cache[256];
+    size_t k = ((uintptr_t)fn >> 4) * 0x9e3779b97f4a7c15ull >> 56;
+    if (cache[k].fn != fn) {
+        cache[k].found = symbolize((const void *)(uintptr_t)fn, cache[k].name,
+                                   sizeof cache[k].name, NULL, 0) == 0;
+        cache[k].fn = fn;
+    }
+    if (cache[k].found)
+        snprintf(b, n, "%s", cache[k].name);
+    else
+        snprintf(b, n, "task-%" PRIu64, id);
+}
+
+void weft__fn_name(void *(*fn)(void *), uint64_t id, char *b, size_t n)
+{
+    pthread_mutex_lock(&sym_lock);
+    fn_name_locked(fn, id, b, n);
+    pthread_mutex_unlock(&sym_lock);
+}
+
 const char *weft_task_name(const weft_task_t *ct)
 {
     if (!ct)
@@ -117,11 +146,7 @@ const char *weft_task_name(const weft_task_t *ct)
         return t->name;
     pthread_mutex_lock(&sym_lock);
     if (!weft__load_relaxed(&t->named)) {
-        char sym[WEFT__NAME_MAX];
-        if (symbolize((const void *)(uintptr_t)t->fn, sym, sizeof sym, NULL, 0) == 0)
-            memcpy(t->name, sym, sizeof sym);
-        else
-            snprintf(t->name, sizeof t->name, "task-%" PRIu64, t->id);
+        fn_name_locked(t->fn, t->id, t->name, sizeof t->name);
         weft__store_release(&t->named, 1);
     }
     pthread_mutex_unlock(&sym_lock);
@@ -154,8 +179,8 @@ static void describe(const task_info_t *i, char *b, size_t n)
     pthread_mutex_lock(&sym_lock);
     if (i->name[0])
         memcpy(name, i->name, sizeof name);
-    else if (symbolize((const void *)(uintptr_t)i->fn, name, sizeof name, NULL, 0) < 0)
-        snprintf(name, sizeof name, "task-%" PRIu64, i->id);
+    else
+        fn_name_locked(i->fn, i->id, name, sizeof name);
     if (i->site)  /* a return address: the call is the byte before */
         symbolize((const char *)i->site - 1, fn, sizeof fn, where, sizeof where);
     pthread_mutex_unlock(&sym_lock);

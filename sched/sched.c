@@ -99,6 +99,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "trace.h"
 
 weft__rt_t weft__rt;
 
@@ -479,6 +480,7 @@ static weft_task_t *steal_stuck(weft__worker_t *w)
             got = x != NULL;
         }
         if (x) {
+            WEFT__TRACE(steal, w, v->id, got);
             weft__fetch_add_relaxed(&w->st.steals_in, got);
             weft__fetch_add_relaxed(&v->st.steals_out, got);
             return x;
@@ -561,8 +563,10 @@ static void park_worker(weft__worker_t *w)
         /* nwatching and watching[] are written by the owner only. */
         for (int k = 0; k < w->nwatching; k++)
             weft__rt.pops->watch(w->poller, weft__rt.w[w->watching[k]]->poller, 1);
+        WEFT__TRACE(park_begin, w);
         weft__rt.pops->poll(w->poller, until == UINT64_MAX ? UINT64_MAX
                                        : until > now ? until - now : 0);
+        WEFT__TRACE(park_end, w);
         for (int k = 0; k < w->nwatching; k++)
             weft__rt.pops->watch(w->poller, weft__rt.w[w->watching[k]]->poller, 0);
         weft__store_relaxed(&w->park_until, UINT64_MAX);
@@ -612,6 +616,7 @@ static weft_task_t *steal_work(weft__worker_t *w)
                 got = t != NULL;
             }
             if (t) {
+                WEFT__TRACE(steal, w, v->id, got);
                 weft__fetch_add_relaxed(&w->st.steals_in, got);
                 weft__fetch_add_relaxed(&v->st.steals_out, got);
                 return t;
@@ -717,8 +722,10 @@ static void run_task(weft__worker_t *w, weft_task_t *t)
     weft__store_relaxed(&w->cur, t);
     w->post = WEFT__POST_NONE;
     weft__stat_inc(&w->st.tasks_run);
+    WEFT__TRACE(run_begin, w);
     weft__fiber_switch(&w->sched_fiber, &t->fiber, 0);
     weft__store_relaxed(&w->cur, NULL);
+    WEFT__TRACE(run_end, w, t);
     /* t->canary avoids a cold load of t->stack on every switch. */
     if (t->canary && weft__stack_smashed(t->stack))
         report_smashed(t);
@@ -750,6 +757,7 @@ void weft__task_entry(void *p)
 {
     weft_task_t *t = p;
     weft__fiber_started(&t->fiber);
+    WEFT__TRACE(task_start, t);
     if (weft__load_seq_cst(&t->cancelled))
         t->result = WEFT_CANCELED;
     else
@@ -818,6 +826,7 @@ static int is_woken(weft_task_t *self)
 
 static void timer_fire(weft__timer_t *tm)
 {
+    WEFT__TRACE(timer, (weft_task_t *)tm->data);
     weft__wake((weft_task_t *)tm->data, tm->code);
 }
 

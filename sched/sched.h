@@ -211,6 +211,9 @@ void weft__shutdown_from_main(weft_task_t *self);
 int  weft__deadlock_stage(void);
 void weft__deadlock(int stage);
 long weft__wakers(void);            /* weft_waker_add's count */
+/* The name an unnamed task running fn gets (its symbol, else "task-<id>"),
+ * into b; symbols are looked up once per function. Any thread. */
+void weft__fn_name(void *(*fn)(void *), uint64_t id, char *b, size_t n);
 /* diag.c: the hog watchdog thread (cfg.watchdog_ms > 0), started after the
  * workers exist and stopped before they are freed. */
 void weft__watchdog_start(void);

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "trace.h"
 
 /* ------------------------------------------------------------------------ */
 /* Time                                                                      */
@@ -382,6 +383,8 @@ int weft_run(const weft_config_t *cfg, void *(*main_fn)(void *), void *arg,
     weft__rt.cfg.workers = weft__rt.nworkers;
     pthread_mutex_init(&weft__rt.lock, NULL);
     weft__store_relaxed(&weft__rt.next_id, 1);
+    if ((rc = weft__trace_start(&weft__rt.cfg, weft__rt.nworkers)) < 0)
+        goto teardown;
 
     /* The main task is made before the workers exist (rt.w is NULL): it is
      * homed on worker 0 once they do. */
@@ -417,6 +420,7 @@ int weft_run(const weft_config_t *cfg, void *(*main_fn)(void *), void *arg,
     weft__procpool_stop();
     weft__blocking_shutdown(weft__rt.cfg.blocking_shutdown_ms);
 teardown:
+    weft__trace_stop();  /* after the pool: its last calls are in the file */
     if (!kept)  /* else the abandoned tasks' stacks stay mapped */
         weft__stacks_release_all();
     weft__topo_close(weft__rt.topo);
