@@ -397,8 +397,8 @@ int weft_run(const weft_config_t *cfg, void *(*main_fn)(void *), void *arg,
     weft__rt.main_task = m;
     /* Before the first worker thread: the zygote is forked from here. */
     rc = weft__procpool_start(c.processes);
-    if (rc == 0)
-        rc = weft__sched_start(m);
+    if (rc == 0 && (rc = weft__sched_start(m)) < 0)
+        weft__procpool_stop();
     if (rc < 0) {
         weft__fiber_fini(&m->fiber);
         weft__stack_put(NULL, m->stack);
