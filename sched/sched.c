@@ -723,6 +723,13 @@ static void run_task(weft__worker_t *w, weft_task_t *t)
     w->post = WEFT__POST_NONE;
     weft__stat_inc(&w->st.tasks_run);
     WEFT__TRACE(run_begin, w);
+    /* A task's first frame is written just before its first switch: the
+     * switch then reads it from the store buffer or the cache, where a
+     * frame written at spawn (long before, in a burst of spawns) is a
+     * cache miss in the switch. */
+    if (!t->fiber.sp)
+        t->fiber.sp = weft__ctx_make((char *)t->fiber.stack_lo + t->fiber.stack_size,
+                                     weft__task_entry, t);
     weft__fiber_switch(&w->sched_fiber, &t->fiber, 0);
     weft__store_relaxed(&w->cur, NULL);
     WEFT__TRACE(run_end, w, t);

@@ -213,8 +213,7 @@ weft_task_t *weft__task_new(const weft_spawn_opts_t *o, void *(*fn)(void *),
     t->dl_cap = (int)(sizeof t->dl_inline / sizeof t->dl_inline[0]);
     name_task(t, o ? o->name : NULL);
     weft__fiber_init(&t->fiber, t->stack->lo, t->stack->size);
-    t->fiber.sp = weft__ctx_make((char *)t->stack->lo + t->stack->size,
-                                 weft__task_entry, t);
+    t->fiber.sp = NULL;  /* its first frame is made when it first runs */
     /* Tasks spawned during shutdown start cancelled: they never run. */
     if (weft__load_seq_cst(&weft__rt.shutting_down))
         weft__store_seq_cst(&t->cancelled, 1);
