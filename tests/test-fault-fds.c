@@ -122,14 +122,21 @@ static void *m_calls(void *arg)
     weft_process_opts_t po = { .argv = argv, .stdout_mode = WEFT_STDIO_PIPE };
     weft_process_t *p = NULL;
     CHECK_EQ(weft_process_spawn(&po, &p), -EMFILE);
-    /* A child that needs no fd starts; its pidfd cannot be opened, so it
-     * is awaited with waitpid on the blocking pool. */
+    /* A child that needs no fd starts (glibc's posix_spawn opens none;
+     * musl's opens a pipe); its pidfd cannot be opened, so it is awaited
+     * with waitpid on the blocking pool. */
     po.stdout_mode = WEFT_STDIO_INHERIT;
-    CHECK_EQ(weft_process_spawn(&po, &p), 0);
+    int rc = weft_process_spawn(&po, &p);
     int st = -1;
-    CHECK_EQ(weft_process_wait(p, &st), 0);
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    weft_process_free(p);
+#ifdef __GLIBC__
+    CHECK_EQ(rc, 0);
+#endif
+    CHECK(rc == 0 || rc == -EMFILE);
+    if (rc == 0) {
+        CHECK_EQ(weft_process_wait(p, &st), 0);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        weft_process_free(p);
+    }
     weft_deadline_pop();
 
     /* Nothing was left open by the failures: the table is as full as we
@@ -217,7 +224,7 @@ static void fault_emfile_run(void)
     CHECK(rc < 0);
     free_fds();
     CHECK_EQ(count_fds(), base);
-    /* Room for one worker's poller only (epoll: two fds, poll: two). */
+    /* Room for one worker's poller only (epoll: three fds, poll: two). */
     fill_fds(3);
     rc = weft_run(&cfg, m_hello, NULL, &res);
     fprintf(stderr, "weft_run with 3 free fds: %s\n", weft_strerror(rc));
