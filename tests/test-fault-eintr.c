@@ -488,11 +488,15 @@ static void *plain(void *arg)
 {
     int fds[2];
     CHECK_EQ(pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
-    plain_t p = { fds[0], (size_t)t_scale(2 << 20), weft_chan_new(sizeof(int), 0) };
+    /* Buffered for all 500: this task never waits for the plain thread
+     * (a wait nothing in weft could see an end to), while the thread
+     * waits in its receive until the sleep below is over. */
+    plain_t p = { fds[0], (size_t)t_scale(2 << 20), weft_chan_new(sizeof(int), 500) };
     pthread_t th;
     CHECK_EQ(pthread_create(&th, NULL, plain_thread, &p), 0);
     pair_t w = { fds[1], p.n };
     stream_writer(&w);
+    CHECK_EQ(weft_sleep(MS(100)), 0);
     for (int i = 0; i < 500; i++)
         CHECK_EQ(weft_chan_send(p.ch, &i), 0);
     /* Joined from a task through the blocking pool: pthread_join blocks. */
