@@ -8,7 +8,10 @@
  *  - time is uint64_t nanoseconds; WEFT_FOREVER is UINT64_MAX;
  *  - every call that can suspend is a *suspension point*: it returns
  *    -ECANCELED once the calling task was cancelled and -ETIMEDOUT once the
- *    calling task's current deadline (weft_deadline_push) has passed.
+ *    calling task's current deadline (weft_deadline_push) has passed. A
+ *    wait that needs a timer (a timeout, a sleep, a deadline in force) may
+ *    also return -ENOMEM when memory has run out and its worker's timer
+ *    heap cannot grow.
  */
 #ifndef WEFT_H
 #define WEFT_H

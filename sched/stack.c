@@ -66,6 +66,13 @@ static int                 guard_cap = -1;   /* forced by tests, or -1 */
 static int                 madv_broken;      /* kernel refused MADV_GUARD_INSTALL */
 static size_t              mprotect_budget;  /* guards we may still mprotect */
 static int                 budget_known;
+/* Set when a pool could not grow (address space or mappings ran out),
+ * cleared when one grows again. While set, freed stacks go to the pools,
+ * not to the freeing worker's cache, and that worker empties its cache into
+ * them too: a stack cached by one worker is out of reach of a spawn on
+ * another, which would otherwise fail with up to WEFT__STACK_CACHE stacks
+ * per worker free. Relaxed: a hint, the pools' locks order the stacks. */
+static weft__atomic(int)   starved;
 
 static size_t page_size(void)
 {
@@ -188,9 +195,14 @@ weft__stack_t *weft__stack_get(weft__stack_cache_t *c, size_t size)
         p->hot = s->next;
         p->nhot--;
     } else {
-        if (!p->cold && pool_grow(p) < 0) {
-            pthread_mutex_unlock(&p->lock);
-            return NULL;
+        if (!p->cold) {
+            if (pool_grow(p) < 0) {
+                pthread_mutex_unlock(&p->lock);
+                weft__store_relaxed(&starved, 1);
+                return NULL;
+            }
+            if (weft__load_relaxed(&starved))
+                weft__store_relaxed(&starved, 0);
         }
         s = p->cold;
         p->cold = s->next;
@@ -204,6 +216,10 @@ weft__stack_t *weft__stack_get(weft__stack_cache_t *c, size_t size)
 
 void weft__stack_put(weft__stack_cache_t *c, weft__stack_t *s)
 {
+    if (c && weft__load_relaxed(&starved)) {
+        weft__stack_cache_drain(c);
+        c = NULL;
+    }
     int n = c ? weft__load_relaxed(&c->n) : WEFT__STACK_CACHE;
     if (n < WEFT__STACK_CACHE && s->size == c->size) {
         c->s[n] = s;
