@@ -41,6 +41,9 @@ typedef struct weft__idle_node {
 
 typedef struct weft__idle {
     weft__mutex_t *lock;
+    /* Wake n's worker, which a waker has just taken off the idle list (its
+     * poller's wake-up: kept if the worker is not asleep yet). */
+    void (*wake)(weft__idle_node_t *n);
     weft__var(weft__idle_node_t *) list;
     weft__atomic(int) nidle;
     weft__atomic(int) nspinning;
@@ -65,9 +68,11 @@ typedef struct weft__idle_park_ops {
 
 /* Before any worker runs. */
 static inline void weft__idle_init(weft__idle_t *ic, weft__mutex_t *lock,
-                                   int nworkers)
+                                   int nworkers,
+                                   void (*wake)(weft__idle_node_t *n))
 {
     ic->lock = lock;
+    ic->wake = wake;
     weft__v(ic->list) = NULL;
     weft__store_relaxed(&ic->nidle, 0);
     weft__store_relaxed(&ic->nspinning, 0);
@@ -107,13 +112,13 @@ static inline int weft__idle_count(weft__idle_t *ic)
 }
 
 /* The slow half of weft__idle_wakep: nobody spins and someone sleeps. */
-static inline weft__idle_node_t *weft__idle_wake_one(weft__idle_t *ic)
+static inline void weft__idle_wake_one(weft__idle_t *ic)
 {
     int zero = 0;
     /* seq_cst: one spinner at a time is started by a producer; losing
      * means someone else just started spinning and will find the task. */
     if (!weft__cas_seq_cst(&ic->nspinning, &zero, 1))
-        return NULL;
+        return;
     weft__mutex_lock(ic->lock);
     weft__idle_node_t *v = weft__v(ic->list);
     if (v) {
@@ -128,13 +133,14 @@ static inline weft__idle_node_t *weft__idle_wake_one(weft__idle_t *ic)
         weft__fetch_sub_seq_cst(&ic->nspinning, 1);
     }
     weft__mutex_unlock(ic->lock);
-    return v;
+    if (v)
+        ic->wake(v);
 }
 
-/* Any thread, after publishing a runnable task: the idle worker to wake
- * (now counted as a spinner: it looks for work once awake), or NULL when
- * someone already spins or nobody sleeps. */
-static inline weft__idle_node_t *weft__idle_wakep(weft__idle_t *ic)
+/* Any thread, after publishing a runnable task: wake an idle worker, now
+ * counted as a spinner (it looks for work once awake), unless someone
+ * already spins or nobody sleeps. */
+static inline void weft__idle_wakep(weft__idle_t *ic)
 {
     /* seq_cst: orders the caller's publication before our reads of the
      * counters; pairs with the fence in weft__idle_park (Dekker's pattern:
@@ -143,8 +149,8 @@ static inline weft__idle_node_t *weft__idle_wakep(weft__idle_t *ic)
     /* relaxed: placed by the fence. */
     if (weft__load_relaxed(&ic->nspinning) != 0 ||
         weft__load_relaxed(&ic->nidle) == 0)
-        return NULL;
-    return weft__idle_wake_one(ic);
+        return;
+    weft__idle_wake_one(ic);
 }
 
 /* Owner, out of work of its own: whether n may look for work in the other
@@ -170,20 +176,28 @@ static inline int weft__idle_spin(weft__idle_t *ic, weft__idle_node_t *n)
     return 1;
 }
 
-/* Owner, n found a task to run: n stops spinning. The last spinner returns
- * an idle worker to wake (see weft__idle_wakep): work comes in bursts, and
- * the rest of this one may be queued already (Go's resetspinning). */
-static inline weft__idle_node_t *weft__idle_found(weft__idle_t *ic,
-                                                  weft__idle_node_t *n)
+/* The rare half of weft__idle_found, out of line so that the common half
+ * (not spinning) stays small in the scheduler's loop. */
+static __attribute__((noinline, unused)) void
+weft__idle_stop_spinning(weft__idle_t *ic, weft__idle_node_t *n)
 {
-    if (!weft__v(n->spinning))
-        return NULL;
     weft__v(n->spinning) = 0;
     /* seq_cst: a producer that saw us counted relies on us; after this,
      * the wakep below (its fence) takes over that duty. */
     int was = weft__fetch_sub_seq_cst(&ic->nspinning, 1);
     WEFT__ASSERT(1, was > 0);
-    return was == 1 ? weft__idle_wakep(ic) : NULL;
+    if (was == 1)
+        weft__idle_wakep(ic);
+}
+
+/* Owner, n found a task to run: n stops spinning. The last spinner wakes
+ * an idle worker (see weft__idle_wakep): a producer that saw it spinning
+ * relied on it, and work comes in bursts, the rest of this one may be
+ * queued already (Go's resetspinning). */
+static inline void weft__idle_found(weft__idle_t *ic, weft__idle_node_t *n)
+{
+    if (weft__v(n->spinning))
+        weft__idle_stop_spinning(ic, n);
 }
 
 /* Owner, out of work and not allowed to spin or done spinning: join the

@@ -270,13 +270,18 @@ static weft__worker_t *idle_worker(weft__idle_node_t *n)
     return (weft__worker_t *)((char *)n - offsetof(weft__worker_t, idle));
 }
 
+/* Any thread (idle.h's wake): wake a worker that was taken off the idle
+ * list to spin. */
+static void wake_idle(weft__idle_node_t *n)
+{
+    weft__rt.pops->wake(idle_worker(n)->poller);
+}
+
 /* Any thread, after publishing a runnable task: wake a sleeper if nobody
  * spins (the protocol is sched/idle.h's, checked by tests/model/). */
 static void wakep(void)
 {
-    weft__idle_node_t *v = weft__idle_wakep(&weft__rt.idle);
-    if (v)
-        weft__rt.pops->wake(idle_worker(v)->poller);
+    weft__idle_wakep(&weft__rt.idle);
 }
 
 /* Owner, after a park: w is about to run a task. If no sleeper watches
@@ -298,9 +303,7 @@ static void after_unpark(weft__worker_t *w)
  * sleeper to look for more. */
 static weft_task_t *found(weft__worker_t *w, weft_task_t *t)
 {
-    weft__idle_node_t *v = weft__idle_found(&weft__rt.idle, &w->idle);
-    if (v)
-        weft__rt.pops->wake(idle_worker(v)->poller);
+    weft__idle_found(&weft__rt.idle, &w->idle);
     if (w->unparked)
         after_unpark(w);
     return t;
@@ -954,7 +957,7 @@ int weft__sched_start(weft_task_t *main_task)
     /* main_task was made by the caller with weft__rt already set up for
      * spawning (cfg, counters); here come the workers. */
     int n = weft__rt.nworkers;
-    weft__idle_init(&weft__rt.idle, &weft__rt.lock, n);
+    weft__idle_init(&weft__rt.idle, &weft__rt.lock, n, wake_idle);
     weft__rt.w = weft__calloc((size_t)n, sizeof *weft__rt.w);
     if (!weft__rt.w)
         return -ENOMEM;

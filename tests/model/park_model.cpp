@@ -82,6 +82,10 @@ struct poller {
 
 struct model;
 
+/* The schedule being run (Relacy runs one at a time), for idle.h's wake
+ * callback. */
+model *current;
+
 struct worker {
     weft__runq_t rq;
     weft__atomic(void *) next;
@@ -123,7 +127,8 @@ struct model {
     void init(const shape *s)
     {
         sh = s;
-        weft__idle_init(&ic, &lock, s->workers);
+        current = this;
+        weft__idle_init(&ic, &lock, s->workers, wake_idle);
         for (int i = 0; i < s->workers; i++) {
             weft__runq_init(&w[i].rq);
             weft__store_relaxed(&w[i].next, (void *)nullptr);
@@ -184,14 +189,17 @@ struct model {
         RL_ASSERT(s >= 0 && s <= bound);
     }
 
+    /* sched.c's wake_idle: a waker took n off the idle list to spin. */
+    static void wake_idle(weft__idle_node_t *n)
+    {
+        current->check_spinners();
+        current->wake(current->of(n));
+    }
+
     /* sched.c's wakep. */
     void wakep()
     {
-        weft__idle_node_t *v = weft__idle_wakep(&ic);
-        if (v) {
-            check_spinners();
-            wake(of(v));
-        }
+        weft__idle_wakep(&ic);
     }
 
     /* ---- queues (sched.c's inject, local_push, next_push) ---- */
@@ -308,10 +316,7 @@ struct model {
                 }
             }
             if (t) {
-                if (weft__idle_node_t *v = weft__idle_found(&ic, &me->idle)) {
-                    check_spinners();
-                    wake(of(v));
-                }
+                weft__idle_found(&ic, &me->idle);
                 return t;
             }
             weft__idle_park(&ic, &me->idle, &ops, me);
