@@ -6,8 +6,9 @@
 
 #if defined(WEFT_MODEL_RELACY)
 /* The model checker's build (tests/model/): the same named operations on
- * Relacy's atomics, so the algorithms in header form (runq.h) are checked
- * from the very source the library compiles. C++ only. */
+ * Relacy's atomics, mutex and checked variables, so the algorithms in header
+ * form (runq.h, idle.h) are checked from the very source the library
+ * compiles. C++ only. */
 #include <relacy/relacy.hpp>
 
 #define weft__atomic(T)             rl::atomic<T>
@@ -32,15 +33,28 @@
     (*(p))($).compare_exchange_strong(*(exp), (des), rl::mo_acq_rel, rl::mo_acquire)
 #define weft__cas_seq_cst(p, exp, des)                                         \
     (*(p))($).compare_exchange_strong(*(exp), (des), rl::mo_seq_cst, rl::mo_seq_cst)
+#ifdef WEFT_MODEL_WEAKEN_FENCE      /* the park model's check of itself */
+#define weft__fence_seq_cst()       rl::atomic_thread_fence(rl::mo_acq_rel, $)
+#else
 #define weft__fence_seq_cst()       rl::atomic_thread_fence(rl::mo_seq_cst, $)
+#endif
 #define weft__stat_inc(p) weft__store_relaxed((p), weft__load_relaxed(p) + 1)
 static inline void weft__cpu_relax(void)
 {
     rl::yield(1, $);
 }
 
+/* Plain data shared under a lock or handed over by one: Relacy checks every
+ * access for a data race. */
+#define weft__var(T)                rl::var<T>
+#define weft__v(x)                  (x)($)
+typedef rl::mutex weft__mutex_t;
+#define weft__mutex_lock(m)         (m)->lock($)
+#define weft__mutex_unlock(m)       (m)->unlock($)
+
 #else /* C11 */
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -82,6 +96,15 @@ extern _Atomic(int) weft__fence_word;
 
 /* Relaxed statistics counter, written by one thread, read by any. */
 #define weft__stat_inc(p) weft__store_relaxed((p), weft__load_relaxed(p) + 1)
+
+/* Plain data shared under a lock or handed over by one (the model build
+ * checks each access for a data race; here it is the data itself), and the
+ * mutex that guards it. */
+#define weft__var(T)                T
+#define weft__v(x)                  (x)
+typedef pthread_mutex_t weft__mutex_t;
+#define weft__mutex_lock(m)         pthread_mutex_lock(m)
+#define weft__mutex_unlock(m)       pthread_mutex_unlock(m)
 
 static inline void weft__cpu_relax(void)
 {

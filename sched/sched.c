@@ -17,7 +17,7 @@
  *          own queue every 61st tick so nothing in it starves.
  * spinning a worker out of work that is looking for some (stealing). At most
  *          half the busy workers spin at once.
- * parked   a worker asleep in its poller, listed on rt.idle_list.
+ * parked   a worker asleep in its poller, on the idle list (rt.idle).
  * poller   the worker's event loop (io/poller.h); it sleeps in it with the
  *          earliest timer of all workers as timeout, woken by an eventfd.
  *
@@ -30,6 +30,8 @@
  *   spins at a time per burst, and a worker that finds work wakes the next.
  *
  * ---- The wake-up protocol (no lost wake-up, no thundering herd) -----------
+ * Its code is sched/idle.h, which the Relacy model (tests/model/) compiles
+ * too; sched.c supplies the queues to re-check, the sleep and the wake.
  * Producer (made a task runnable: pushed to a ring, the next slot or inject):
  *     [publish the task]; fence(seq_cst);
  *     if nspinning == 0 && nidle > 0 && CAS(nspinning, 0 -> 1):
@@ -43,7 +45,9 @@
  * consumer idle (and wakes it, or sees someone spinning who will find the
  * work), or the consumer's re-check sees the task. A spinning worker that
  * finds work stops spinning, and if it was the last spinner it wakes another
- * (work tends to come in bursts; Go's resetspinning).
+ * (work tends to come in bursts; Go's resetspinning): a producer that saw it
+ * spinning relied on it, and this hands the duty on. A worker counts itself
+ * as a spinner with one CAS that checks the bound, so the bound is exact.
  *
  * ---- Parking a task ---------------------------------------------------------
  * t->pstate is one atomic word: phase (RUNNING, PARKING, PARKED, WOKEN), the
@@ -326,33 +330,24 @@ void weft__ready(weft_task_t *t)
 /* Spinning and parking workers                                              */
 /* ------------------------------------------------------------------------ */
 
-/* Any thread, after publishing a runnable task. */
+/* The worker of an idle-list node. */
+static weft__worker_t *idle_worker(weft__idle_node_t *n)
+{
+    return (weft__worker_t *)((char *)n - offsetof(weft__worker_t, idle));
+}
+
+/* Any thread (idle.h's wake): wake a worker that was taken off the idle
+ * list to spin. */
+static void wake_idle(weft__idle_node_t *n)
+{
+    weft__rt.pops->wake(idle_worker(n)->poller);
+}
+
+/* Any thread, after publishing a runnable task: wake a sleeper if nobody
+ * spins (the protocol is sched/idle.h's, checked by tests/model/). */
 static void wakep(void)
 {
-    /* seq_cst: orders our publication before reading nspinning/nidle; pairs
-     * with the fence in park_worker (Dekker, see the essay). */
-    weft__fence_seq_cst();
-    if (weft__load_relaxed(&weft__rt.nspinning) != 0 ||
-        weft__load_relaxed(&weft__rt.nidle) == 0)
-        return;
-    int zero = 0;
-    if (!weft__cas_seq_cst(&weft__rt.nspinning, &zero, 1))
-        return;  /* someone else started spinning: they will find it */
-    pthread_mutex_lock(&weft__rt.lock);
-    weft__worker_t *v = weft__rt.idle_list;
-    if (v) {
-        weft__rt.idle_list = v->idle_next;
-        v->idle = 0;
-        v->spinning = 1;  /* counted by our CAS above */
-        weft__fetch_sub_seq_cst(&weft__rt.nidle, 1);
-    } else {
-        /* Give the count back under the lock: a worker joining the idle
-         * list now must see nspinning == 0 or be seen by its re-check. */
-        weft__fetch_sub_seq_cst(&weft__rt.nspinning, 1);
-    }
-    pthread_mutex_unlock(&weft__rt.lock);
-    if (v)
-        weft__rt.pops->wake(v->poller);
+    weft__idle_wakep(&weft__rt.idle);
 }
 
 /* Owner, after a park: w is about to run a task. If no sleeper watches
@@ -363,37 +358,21 @@ static void after_unpark(weft__worker_t *w)
     weft__worker_t *kick = NULL;
     pthread_mutex_lock(&weft__rt.lock);
     w->unparked = 0;
-    if (w->watchers == 0)
-        kick = weft__rt.idle_list;
+    if (w->watchers == 0 && weft__idle_first_locked(&weft__rt.idle))
+        kick = idle_worker(weft__idle_first_locked(&weft__rt.idle));
     pthread_mutex_unlock(&weft__rt.lock);
     if (kick)
         weft__rt.pops->wake(kick->poller);
 }
 
-/* Owner: stop spinning because we found work. */
+/* Owner: stop spinning because we found work; the last spinner wakes a
+ * sleeper to look for more. */
 static weft_task_t *found(weft__worker_t *w, weft_task_t *t)
 {
-    if (w->spinning) {
-        w->spinning = 0;
-        if (weft__fetch_sub_seq_cst(&weft__rt.nspinning, 1) == 1)
-            wakep();  /* the last spinner: let another look for more */
-    }
+    weft__idle_found(&weft__rt.idle, &w->idle);
     if (w->unparked)
         after_unpark(w);
     return t;
-}
-
-/* rt.lock held: take w off the idle list if it is still there. */
-static void unidle_locked(weft__worker_t *w)
-{
-    if (!w->idle)
-        return;
-    weft__worker_t **pp = &weft__rt.idle_list;
-    while (*pp != w)
-        pp = &(*pp)->idle_next;
-    *pp = w->idle_next;
-    w->idle = 0;
-    weft__fetch_sub_seq_cst(&weft__rt.nidle, 1);
 }
 
 static int work_visible(void)
@@ -496,12 +475,12 @@ static weft_task_t *steal_stuck(weft__worker_t *w)
  * unless the runtime is stopping (docs/diagnostics.md, "Deadlocks"). */
 static int stalled(void)
 {
-    if (weft__load_seq_cst(&weft__rt.nidle) != weft__rt.nworkers || weft__wakers() > 0)
+    if (weft__load_seq_cst(&weft__rt.idle.nidle) != weft__rt.nworkers || weft__wakers() > 0)
         return 0;
     /* Under rt.lock: every worker joined the idle list under it, after its
      * last change of ext_parks, its queues and its timers. */
     pthread_mutex_lock(&weft__rt.lock);
-    int idle = weft__load_relaxed(&weft__rt.nidle) == weft__rt.nworkers;
+    int idle = weft__load_relaxed(&weft__rt.idle.nidle) == weft__rt.nworkers;
     long ext = 0;
     for (int i = 0; i < weft__rt.nworkers; i++)
         ext += weft__load_relaxed(&weft__rt.w[i]->ext_parks);
@@ -525,60 +504,74 @@ static int deadlocked(void)
     return 1;
 }
 
-/* Sleep in the poller unless work shows up. Returns with w not idle. */
-static void park_worker(weft__worker_t *w)
+/* rt.lock held, w just joined the idle list: watch the pollers of the
+ * busy workers while we sleep. */
+static void park_joined(void *arg)
 {
-    pthread_mutex_lock(&weft__rt.lock);
-    w->idle = 1;
-    w->idle_next = weft__rt.idle_list;
-    weft__rt.idle_list = w;
-    weft__fetch_add_seq_cst(&weft__rt.nidle, 1);
-    if (w->spinning) {
-        w->spinning = 0;
-        weft__fetch_sub_seq_cst(&weft__rt.nspinning, 1);
-    }
-    /* Watch the pollers of the busy workers while we sleep. */
+    weft__worker_t *w = arg;
     w->nwatching = 0;
     for (int i = 0; i < weft__rt.nworkers; i++) {
         weft__worker_t *v = weft__rt.w[i];
-        if (v != w && !v->idle) {
+        if (v != w && !weft__idle_is_idle_locked(&v->idle)) {
             w->watching[w->nwatching++] = i;
             v->watchers++;
         }
     }
     w->unparked = 1;
-    pthread_mutex_unlock(&weft__rt.lock);
+}
 
-    /* seq_cst: pairs with wakep()'s fence (see the essay). */
-    weft__fence_seq_cst();
-    if (!work_visible() && !weft__load_relaxed(&weft__rt.stopping) &&
-        weft__stack_trim() == 0 && !deadlocked()) {
-        /* Nothing to do (trimming counts as doing: look again after it;
-         * so does dealing with a deadlock). */
-        uint64_t until = earliest_timer();
-        uint64_t now = now_ns();
-        weft__store_relaxed(&w->park_until, until);
-        weft__stat_inc(&w->st.parks);
-        weft__stat_inc(&w->st.polls);
-        /* nwatching and watching[] are written by the owner only. */
-        for (int k = 0; k < w->nwatching; k++)
-            weft__rt.pops->watch(w->poller, weft__rt.w[w->watching[k]]->poller, 1);
-        WEFT__TRACE(park_begin, w);
-        weft__rt.pops->poll(w->poller, until == UINT64_MAX ? UINT64_MAX
-                                       : until > now ? until - now : 0);
-        WEFT__TRACE(park_end, w);
-        for (int k = 0; k < w->nwatching; k++)
-            weft__rt.pops->watch(w->poller, weft__rt.w[w->watching[k]]->poller, 0);
-        weft__store_relaxed(&w->park_until, UINT64_MAX);
-    }
-    pthread_mutex_lock(&weft__rt.lock);
-    unidle_locked(w);
+/* After the fence: anything to do but sleep? Trimming stacks counts as
+ * doing something: look again after it; so does dealing with a deadlock. */
+static int park_busy(void *arg)
+{
+    (void)arg;
+    return work_visible() || weft__load_relaxed(&weft__rt.stopping) ||
+           weft__stack_trim() != 0 || deadlocked();
+}
+
+/* Sleep in the poller until the earliest timer of all workers, woken
+ * early by a waker or by fd events on the watched pollers. */
+static void park_sleep(void *arg)
+{
+    weft__worker_t *w = arg;
+    uint64_t until = earliest_timer();
+    uint64_t now = now_ns();
+    weft__store_relaxed(&w->park_until, until);
+    weft__stat_inc(&w->st.parks);
+    weft__stat_inc(&w->st.polls);
+    /* nwatching and watching[] are written by the owner only. */
+    for (int k = 0; k < w->nwatching; k++)
+        weft__rt.pops->watch(w->poller, weft__rt.w[w->watching[k]]->poller, 1);
+    WEFT__TRACE(park_begin, w);
+    weft__rt.pops->poll(w->poller, until == UINT64_MAX ? UINT64_MAX
+                                   : until > now ? until - now : 0);
+    WEFT__TRACE(park_end, w);
+    for (int k = 0; k < w->nwatching; k++)
+        weft__rt.pops->watch(w->poller, weft__rt.w[w->watching[k]]->poller, 0);
+    weft__store_relaxed(&w->park_until, UINT64_MAX);
+}
+
+/* rt.lock held, w off the idle list. */
+static void park_left(void *arg)
+{
+    weft__worker_t *w = arg;
     for (int k = 0; k < w->nwatching; k++)
         weft__rt.w[w->watching[k]]->watchers--;
     w->nwatching = 0;
-    /* A waker that popped us set w->spinning under the lock. Otherwise, look
-     * for work as a spinner if the quota allows. */
-    pthread_mutex_unlock(&weft__rt.lock);
+}
+
+static const weft__idle_park_ops_t park_ops = {
+    .joined = park_joined,
+    .busy = park_busy,
+    .sleep = park_sleep,
+    .left = park_left,
+};
+
+/* Sleep in the poller unless work shows up. Returns with w not idle; a
+ * waker that took w off the idle list made it a spinner. */
+static void park_worker(weft__worker_t *w)
+{
+    weft__idle_park(&weft__rt.idle, &w->idle, &park_ops, w);
 }
 
 /* Take v's next slot, but only if v leaves it there for NEXT_GRACE_NS.
@@ -683,14 +676,8 @@ static weft_task_t *find_work(weft__worker_t *w)
             continue;
 
         /* Out of local work: spin (steal) if few others are spinning. */
-        if (!w->spinning) {
-            int busy = weft__rt.nworkers - weft__load_relaxed(&weft__rt.nidle);
-            if (2 * weft__load_relaxed(&weft__rt.nspinning) < busy) {
-                w->spinning = 1;
-                weft__fetch_add_seq_cst(&weft__rt.nspinning, 1);
-            }
-        }
-        if (w->spinning && weft__rt.nworkers > 1 && (t = steal_work(w)))
+        if (weft__idle_spin(&weft__rt.idle, &w->idle) &&
+            weft__rt.nworkers > 1 && (t = steal_work(w)))
             return found(w, t);
         /* A busy victim's poller: its owner may be stuck in a CPU loop. */
         if (weft__rt.nworkers > 1 && harvest_others(w) > 0)
@@ -840,7 +827,7 @@ static void timer_fire(weft__timer_t *tm)
 /* Wake idle workers sleeping past a timer that is now the earliest. */
 static void kick_sleepers(uint64_t when)
 {
-    if (weft__load_relaxed(&weft__rt.nidle) == 0)
+    if (weft__idle_count(&weft__rt.idle) == 0)
         return;
     for (int i = 0; i < weft__rt.nworkers; i++) {
         weft__worker_t *v = weft__rt.w[i];
@@ -1080,6 +1067,7 @@ static weft__worker_t *worker_new(int id)
     w->id = id;
     w->rng = splitmix64((uint64_t)weft__rt.cfg.shuffle * 1024 + (uint64_t)id + 1);
     weft__runq_init(&w->rq);
+    weft__idle_node_init(&w->idle);
     weft__store_relaxed(&w->next, NULL);
     weft__store_relaxed(&w->park_until, UINT64_MAX);
     weft__timerheap_init(&w->timers, timer_fire);
@@ -1106,6 +1094,7 @@ int weft__sched_start(weft_task_t *main_task)
     /* main_task was made by the caller with weft__rt already set up for
      * spawning (cfg, counters); here come the workers. */
     int n = weft__rt.nworkers;
+    weft__idle_init(&weft__rt.idle, &weft__rt.lock, n, wake_idle);
     weft__rt.w = weft__calloc((size_t)n, sizeof *weft__rt.w);
     if (!weft__rt.w)
         return -ENOMEM;

@@ -12,6 +12,7 @@
 #include "guard.h"
 #include "config.h"
 #include "ctx.h"
+#include "idle.h"
 #include "io/poller.h"
 #include "park.h"
 #include "runq.h"
@@ -93,11 +94,7 @@ typedef struct weft__worker {
     int                    post;         /* WEFT__POST_* for the scheduler */
     int                    lifo_runs;    /* consecutive next-slot runs     */
     uint32_t               tick;
-    /* spinning and idle are written under rt.lock while idle (by wakers),
-     * by the owner otherwise */
-    int                    spinning;
-    int                    idle;
-    struct weft__worker   *idle_next;
+    weft__idle_node_t      idle;         /* spinning/idle state (idle.h) */
     weft__atomic(uint64_t) park_until;   /* poll deadline while parked     */
     weft__poller_t        *poller;
     /* I/O of busy workers (sched.c "Pollers"), all under rt.lock: the
@@ -146,9 +143,7 @@ typedef struct weft__rt {
     weft__inj_chunk_t        *gq_first, *gq_last, *gq_spare;
     weft_task_t              *gq_head, *gq_tail;  /* when no chunk could be had */
     weft__atomic(size_t)      gq_len;
-    weft__worker_t           *idle_list;
-    weft__atomic(int)         nidle;
-    weft__atomic(int)         nspinning;
+    weft__idle_t              idle;      /* idle list (lock) and counters  */
     /* lifetime */
     weft__atomic(int)         stopping;
     weft__atomic(int)         shutting_down;
