@@ -203,10 +203,17 @@ def chart(data, cells, path):
     bars.reverse()
     fig, ax = plt.subplots(figsize=(9, 0.22 * len(bars) + 1.2))
     colors = ["#3a7d44" if a >= 1 else "#b5473a" for _, a in bars]
-    ax.barh(range(len(bars)), [a for _, a in bars], color=colors, left=0)
+    # Bars grow from 1 (parity): right when weft is better, left when not.
+    ax.barh(range(len(bars)), [a - 1 for _, a in bars], left=1, color=colors)
+    for y, (_, a) in enumerate(bars):
+        ax.text(a * (1.06 if a >= 1 else 1 / 1.06), y, "%.2g" % a, va="center",
+                ha="left" if a >= 1 else "right", fontsize=6)
     ax.set_yticks(range(len(bars)))
     ax.set_yticklabels([b for b, _ in bars], fontsize=7)
     ax.set_xscale("log")
+    lo = min(a for _, a in bars)
+    hi = max(a for _, a in bars)
+    ax.set_xlim(min(lo, 0.5) / 2, max(hi, 2) * 2)
     ax.axvline(1, color="black", linewidth=0.8)
     ax.set_xlabel("weft's advantage (peer time / weft time; weft req/s / peer req/s); right of 1: weft better")
     m = data["meta"]
