@@ -10,7 +10,11 @@ spread is ±half the range (max - min) of the rounds, in % of the median.
 Then the issue's targets, each with its ratio and whether it is met; and
 bench/results/bench.png, the ratios as a chart (python3-matplotlib).
 
-    bench/compare.py [raw.json] [--markdown] [--no-chart]
+    bench/compare.py [raw.json] [--markdown] [--wide] [--no-chart]
+
+--wide prints one row per workload and one column per peer instead (each
+cell: the peer's median and, in brackets, weft / peer), the summary the
+README shows.
 """
 import json
 import os
@@ -82,7 +86,8 @@ def cell_text(c):
         return None
     if "median" not in c:
         return "failed: " + (c["errors"][0][:60] if c["errors"] else "?")
-    return "%s ±%.0f%%" % (fmt(c["median"]), c["spread"])
+    failed = " (%d failed)" % len(c["errors"]) if c["errors"] else ""
+    return "%s ±%.0f%%%s" % (fmt(c["median"]), c["spread"], failed)
 
 
 def ratio(cells, w, peer):
@@ -179,6 +184,24 @@ def print_table(header, body, md):
         print("  ".join(str(x).ljust(wd) for x, wd in zip(r, widths)).rstrip())
 
 
+def wide(data, cells, md):
+    meta = data["meta"]
+    order = sorted(cells, key=lambda w: (w.split("/")[0] in ("echo", "http"), w))
+    peers = [p for p in PEER_ORDER if any(p in cells[w] or peer_state(meta, p, w) for w in order)]
+    body = []
+    for w in order:
+        wc = cells[w].get("weft")
+        row = [w, (wc or {}).get("unit", ""), cell_text(wc) or ""]
+        for p in peers:
+            if p in cells[w]:
+                c, r = cells[w][p], ratio(cells, w, p)
+                row.append(cell_text(c) if r is None else "%s (%.2f)" % (fmt(c["median"]), r))
+            else:
+                row.append(peer_state(meta, p, w) or "")
+        body.append(row)
+    print_table(["workload", "unit", "weft"] + peers, body, md)
+
+
 def chart(data, cells, path):
     try:
         import matplotlib
@@ -233,6 +256,9 @@ def main(argv):
     data = load(path)
     meta = data["meta"]
     body, cells = rows(data)
+    if "--wide" in argv:
+        wide(data, cells, md)
+        return 0
     if not any(r[5] is not None for r in body):
         print("compare: no workload ran on both weft and a peer", file=sys.stderr)
     table = [(w, u, wt, p, pt or "", "" if r is None else "%.2f" % r) for w, u, wt, p, pt, r in body]
