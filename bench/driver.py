@@ -119,9 +119,11 @@ def build_tokio():
     # CARGO_HOME of our own (the user's ~/.cargo is left alone). The cargo
     # first on PATH: Debian 12's cargo 1.65 is older than some of these
     # crates want; a newer toolchain builds them.
-    cargo = shutil.which("cargo")
+    cargo = shutil.which("cargo") or next(
+        (c for c in (os.path.expanduser("~/.cargo/bin/cargo"), "/usr/bin/cargo")
+         if os.access(c, os.X_OK)), None)
     if not cargo:
-        raise Missing("no cargo on PATH (Debian: cargo)")
+        raise Missing("no cargo on PATH, in ~/.cargo/bin or /usr/bin (Debian: cargo)")
     home = os.path.join(PEERS, "cargo-home")
     src = os.path.join(PEERS, "tokio-src")
     os.makedirs(home, exist_ok=True)
@@ -133,7 +135,9 @@ def build_tokio():
     # the source tree.
     shutil.rmtree(src, ignore_errors=True)
     shutil.copytree(os.path.join(ROOT, "bench", "peers", "tokio"), src)
-    env = dict(os.environ, CARGO_HOME=home, CARGO_TARGET_DIR=os.path.join(PEERS, "tokio-target"))
+    # rustc from beside that cargo first (a rustup toolchain, or Debian's).
+    env = dict(os.environ, CARGO_HOME=home, CARGO_TARGET_DIR=os.path.join(PEERS, "tokio-target"),
+               PATH=os.path.dirname(cargo) + os.pathsep + os.environ.get("PATH", ""))
     rc, out, err = run([cargo, "build", "--release", "--offline", "--quiet"], env=env,
                        cwd=src, timeout=900)
     if rc != 0:
@@ -141,7 +145,7 @@ def build_tokio():
     exe = os.path.join(PEERS, "tokio-target", "release", "tokio-peer")
     with open(os.path.join(src, "Cargo.lock")) as f:
         ver = re.search(r'name = "tokio"\nversion = "([^"]+)"', f.read())
-    _, rv, _ = run([shutil.which("rustc") or "rustc", "--version"])
+    _, rv, _ = run(["rustc", "--version"], env=env)
     return [exe], "tokio %s, %s" % (ver.group(1) if ver else "?", " ".join(rv.split()[:2]))
 
 
