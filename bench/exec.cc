@@ -38,7 +38,12 @@ void BM_blocking_roundtrip(benchmark::State &state)
         state.counters["ns_per_call"] = per_op(calls);
     });
 }
-BENCHMARK(BM_blocking_roundtrip)->Arg(1)->Arg(2)->UseRealTime()->MeasureProcessCPUTime();
+BENCHMARK(BM_blocking_roundtrip)
+    ->ArgName("workers")
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime()
+    ->MeasureProcessCPUTime();
 
 } // namespace
 

@@ -20,8 +20,11 @@ using namespace weft_bench;
 /* ------------------------------------------------------------------------ */
 
 /* Go's classic: main sends on ping, the partner receives and sends back on
- * pong. A round trip is two rendezvous, so two park/wake pairs. Arg: the
- * number of workers (1: both tasks share a worker; 2: they may not). */
+ * pong. Unbuffered, a round trip is two rendezvous, so two park/wake pairs;
+ * buffered (capacity 16, as the peers' channels), the sender does not wait
+ * for the receiver, but a ping-pong never has a second message queued, so
+ * each receive still parks. Arg: the number of workers (1: both tasks share
+ * a worker; 2: they may not). */
 constexpr int kRoundTrips = 1000;  /* per iteration */
 
 struct Channels {
@@ -40,10 +43,11 @@ void *pong_partner(void *arg)
     return nullptr;
 }
 
-void BM_chan_pingpong(benchmark::State &state)
+void chan_pingpong(benchmark::State &state, size_t capacity)
 {
-    in_runtime(state, int(state.range(0)), [&state] {
-        Channels c{ weft_chan_new(sizeof(long), 0), weft_chan_new(sizeof(long), 0) };
+    in_runtime(state, int(state.range(0)), [&state, capacity] {
+        Channels c{ weft_chan_new(sizeof(long), capacity),
+                    weft_chan_new(sizeof(long), capacity) };
         weft_task_t *t = c.ping && c.pong ? weft_spawn(pong_partner, &c) : nullptr;
         if (!t) {
             fail(state, "setup failed");
@@ -73,7 +77,27 @@ void BM_chan_pingpong(benchmark::State &state)
         state.counters["ns_per_roundtrip"] = per_op(double(trips));
     });
 }
-BENCHMARK(BM_chan_pingpong)->Arg(1)->Arg(2)->UseRealTime()->MeasureProcessCPUTime();
+void BM_chan_pingpong(benchmark::State &state)
+{
+    chan_pingpong(state, 0);
+}
+BENCHMARK(BM_chan_pingpong)
+    ->ArgName("workers")
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime()
+    ->MeasureProcessCPUTime();
+
+void BM_chan_pingpong_buffered(benchmark::State &state)
+{
+    chan_pingpong(state, 16);
+}
+BENCHMARK(BM_chan_pingpong_buffered)
+    ->ArgName("workers")
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime()
+    ->MeasureProcessCPUTime();
 
 /* ------------------------------------------------------------------------ */
 /* BM_mutex_contended: tasks taking one mutex in a loop                      */
@@ -139,6 +163,7 @@ void BM_mutex_contended(benchmark::State &state)
     });
 }
 BENCHMARK(BM_mutex_contended)
+    ->ArgNames({ "workers", "tasks" })
     ->Args({ 1, 4 })
     ->Args({ 2, 2 })
     ->Args({ 2, 4 })

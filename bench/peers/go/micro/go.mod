@@ -1,3 +1,0 @@
-module weft.local/bench/peers/go/micro
-
-go 1.19

@@ -1,3 +1,0 @@
-module weft.local/bench/peers/go/sync
-
-go 1.19
