@@ -329,6 +329,10 @@ static struct {
     pthread_mutex_t lock;
     pthread_cond_t  cond;
     int             running, stop;
+    /* per worker: the tick count last seen, since when, reported yet */
+    uint32_t       *last;
+    uint64_t       *since;
+    uint8_t        *told;
 } dog = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static void report_hog(weft__worker_t *w, uint32_t ticks, uint64_t ns)
@@ -367,11 +371,9 @@ static void *watchdog_main(void *unused)
     uint64_t limit = (uint64_t)weft__rt.cfg.watchdog_ms * 1000000u;
     /* Sample 4 times per limit: a hog is reported between 1x and 1.25x. */
     uint64_t period = limit / 4;
-    uint32_t *last = weft__calloc((size_t)n, sizeof *last);
-    uint64_t *since = weft__calloc((size_t)n, sizeof *since);
-    uint8_t *told = weft__calloc((size_t)n, 1);
-    if (!last || !since || !told)
-        goto out;
+    uint32_t *last = dog.last;
+    uint64_t *since = dog.since;
+    uint8_t *told = dog.told;
     uint64_t now = weft_now();
     for (int i = 0; i < n; i++) {
         last[i] = weft__load_relaxed(&weft__rt.w[i]->ticks);
@@ -404,17 +406,35 @@ static void *watchdog_main(void *unused)
         pthread_mutex_lock(&dog.lock);
     }
     pthread_mutex_unlock(&dog.lock);
-out:
-    weft__free(last);
-    weft__free(since);
-    weft__free(told);
     return NULL;
+}
+
+static void dog_free(void)
+{
+    weft__free(dog.last);
+    weft__free(dog.since);
+    weft__free(dog.told);
+    dog.last = NULL;
+    dog.since = NULL;
+    dog.told = NULL;
 }
 
 void weft__watchdog_start(void)
 {
     if (weft__rt.cfg.watchdog_ms <= 0)
         return;
+    /* Allocated here, not by the thread: a thread's first allocation may
+     * map memory for it, at a moment nobody chose (a test squeezing the
+     * address space saw it). */
+    size_t n = (size_t)weft__rt.nworkers;
+    dog.last = weft__calloc(n, sizeof *dog.last);
+    dog.since = weft__calloc(n, sizeof *dog.since);
+    dog.told = weft__calloc(n, 1);
+    if (!dog.last || !dog.since || !dog.told) {
+        dog_free();
+        fprintf(stderr, "weft: watchdog: out of memory; no hog reports\n");
+        return;
+    }
     pthread_condattr_t a;
     pthread_condattr_init(&a);
     pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
@@ -426,6 +446,7 @@ void weft__watchdog_start(void)
     if (!dog.running) {
         fprintf(stderr, "weft: watchdog: cannot start its thread; no hog reports\n");
         pthread_cond_destroy(&dog.cond);
+        dog_free();
     }
 }
 
@@ -439,6 +460,7 @@ void weft__watchdog_stop(void)
     pthread_mutex_unlock(&dog.lock);
     pthread_join(dog.thread, NULL);
     pthread_cond_destroy(&dog.cond);
+    dog_free();
     dog.running = 0;
 }
 

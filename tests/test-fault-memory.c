@@ -173,6 +173,10 @@ static void *m_spawn(void *arg)
     weft_event_set(&gate);
     while (atomic_load(&released) < n) {
     }
+    /* And until they have ended (a task is done a moment after its
+     * function returned): then the joins below never wait. */
+    for (weft_stats_t g; weft_stats(&g, NULL, 0) > 0 && g.live_tasks > 1;) {
+    }
     CHECK_EQ(weft_worker_id(), home);
     for (int i = 0; i < n; i++) {
         void *r;
