@@ -578,6 +578,15 @@ def main():
     log("%d micro and %d network workloads, %d rounds%s" % (
         len(micro), len(net), rounds, " (quick)" if quick else ""))
     weft_failed = []
+
+    def record(res, w, impl, r):
+        res.update(workload=w, impl=impl, round=r)
+        results.append(res)
+        if "error" in res:
+            log("%s %s: FAILED: %s" % (impl, w, res["error"]))
+            if impl == "weft":
+                weft_failed.append(w)
+
     tmp = tempfile.mkdtemp(prefix="weft-bench-")
     try:
         for r in range(rounds):
@@ -586,26 +595,14 @@ def main():
                 impls = [("weft", None)] + [(p, peers[p]["cmd"]) for p in micro_peers
                                             if p in covers and w in covers[p]]
                 for impl, cmd in impls:
-                    res = (weft_micro(weft_list[w], w, micro_secs) if impl == "weft"
-                           else peer_micro(cmd, w, micro_secs))
-                    res.update(workload=w, impl=impl, round=r)
-                    results.append(res)
-                    if "error" in res:
-                        log("%s %s: FAILED: %s" % (impl, w, res["error"]))
-                        if impl == "weft":
-                            weft_failed.append(w)
+                    record(weft_micro(weft_list[w], w, micro_secs) if impl == "weft"
+                           else peer_micro(cmd, w, micro_secs), w, impl, r)
             for w in net:
                 what = w.split("/")[0]
                 for impl in NET_IMPLS[what]:
                     if impl != "weft" and "cmd" not in peers[impl]:
                         continue
-                    res = net_measure(impl, w, peers, net_secs, net_warmup, tmp)
-                    res.update(workload=w, impl=impl, round=r)
-                    results.append(res)
-                    if "error" in res:
-                        log("%s %s: FAILED: %s" % (impl, w, res["error"]))
-                        if impl == "weft":
-                            weft_failed.append(w)
+                    record(net_measure(impl, w, peers, net_secs, net_warmup, tmp), w, impl, r)
             log("round %d/%d done in %.0f s" % (r + 1, rounds, time.time() - t_round))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "weft.h"
 
@@ -30,6 +31,40 @@
             abort();                                                           \
         }                                                                      \
     } while (0)
+
+/* What weft printed on stderr between the two calls (its reports and
+ * messages go there), captured through a temporary file:
+ *     int saved = t_capture_begin(); ...; const char *out = t_capture_end(saved);
+ * The text stays valid until the next t_capture_end. */
+__attribute__((unused)) static int t_capture_begin(void)
+{
+    FILE *f = tmpfile();
+    CHECK(f != NULL);
+    fflush(stderr);
+    int saved = dup(2);
+    CHECK(saved >= 0);
+    CHECK(dup2(fileno(f), 2) == 2);
+    fclose(f); /* fd 2 keeps the file open */
+    return saved;
+}
+
+__attribute__((unused)) static const char *t_capture_end(int saved)
+{
+    static char *text;
+    fflush(stderr);
+    off_t n = lseek(2, 0, SEEK_END);
+    CHECK(n >= 0 && lseek(2, 0, SEEK_SET) == 0);
+    char *t = realloc(text, (size_t)n + 1);
+    CHECK(t != NULL);
+    text = t;
+    CHECK(read(2, text, (size_t)n) == (ssize_t)n);
+    text[n] = '\0';
+    CHECK(dup2(saved, 2) == 2);
+    close(saved);
+    if (n > 0)  /* for the test's log */
+        fprintf(stderr, "---- captured stderr:\n%s----\n", text);
+    return text;
+}
 
 #define MS(x) ((uint64_t)(x) * 1000000ull)
 

@@ -20,34 +20,6 @@ static void clear_env(void)
         unsetenv(vars[i]);
 }
 
-/* What a call printed on stderr, captured through a temporary file. */
-static char captured[1024];
-
-static void capture_begin(int *saved)
-{
-    FILE *f = tmpfile();
-    CHECK(f != NULL);
-    fflush(stderr);
-    *saved = dup(2);
-    CHECK(*saved >= 0);
-    CHECK(dup2(fileno(f), 2) == 2);
-    fclose(f); /* fd 2 keeps the file open */
-}
-
-static const char *capture_end(int saved)
-{
-    ssize_t n;
-
-    fflush(stderr);
-    CHECK(lseek(2, 0, SEEK_SET) == 0);
-    n = read(2, captured, sizeof captured - 1);
-    CHECK(n >= 0);
-    captured[n] = '\0';
-    CHECK(dup2(saved, 2) == 2);
-    close(saved);
-    return captured;
-}
-
 static int count_lines(const char *s)
 {
     int n = 0;
@@ -67,9 +39,9 @@ static void expect_rejected(const weft_config_t *user, const char *name)
 
     memset(&out, 0xa5, sizeof out);
     before = out;
-    capture_begin(&saved);
+    saved = t_capture_begin();
     rc = weft__config_resolve(user, &out);
-    msg = capture_end(saved);
+    msg = t_capture_end(saved);
     if (rc != -EINVAL || count_lines(msg) != 1)
         fprintf(stderr, "%s: rc=%d, stderr: %s\n", name, rc, msg);
     CHECK_EQ(rc, -EINVAL);
@@ -231,9 +203,9 @@ static void env_bad_workers(void)
     weft__cfg_t c;
     clear_env();
     setenv("WEFT_WORKERS", "abc", 1);
-    capture_begin(&saved);
+    saved = t_capture_begin();
     CHECK_EQ(weft__config_resolve(NULL, &c), -EINVAL);
-    CHECK(strcmp(capture_end(saved),
+    CHECK(strcmp(t_capture_end(saved),
                  "weft: WEFT_WORKERS=\"abc\" is not valid: "
                  "expected an integer from 1 to 1024\n") == 0);
 }
@@ -367,9 +339,9 @@ static void cfg_bad_fields(void)
     int saved;
     weft__cfg_t out;
     c = (weft_config_t){ .workers = -3 };
-    capture_begin(&saved);
+    saved = t_capture_begin();
     CHECK_EQ(weft__config_resolve(&c, &out), -EINVAL);
-    CHECK(strcmp(capture_end(saved),
+    CHECK(strcmp(t_capture_end(saved),
                  "weft: weft_config_t.workers=-3 is not valid: "
                  "expected an integer from 1 to 1024\n") == 0);
 }
@@ -483,9 +455,9 @@ static void run_rejects_bad_env(void)
 
     clear_env();
     setenv("WEFT_WORKERS", "abc", 1);
-    capture_begin(&saved);
+    saved = t_capture_begin();
     int rc = weft_run(NULL, never_runs, NULL, NULL);
-    const char *msg = capture_end(saved);
+    const char *msg = t_capture_end(saved);
     CHECK_EQ(rc, -EINVAL);
     CHECK_EQ(main_ran, 0);
     CHECK(strstr(msg, "WEFT_WORKERS") != NULL);

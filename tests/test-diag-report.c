@@ -8,41 +8,6 @@
 
 #include "t.h"
 
-/* ---- stderr capture -------------------------------------------------------- */
-
-/* weft's reports go to stderr: a case redirects it to a file while weft_run
- * runs, then reads it back (and echoes it, for the CTest log). */
-typedef struct capture {
-    FILE *f;
-    int   saved;
-} capture_t;
-
-static void capture_begin(capture_t *c)
-{
-    fflush(stderr);
-    c->f = tmpfile();
-    CHECK(c->f != NULL);
-    c->saved = dup(2);
-    CHECK(c->saved >= 0);
-    CHECK(dup2(fileno(c->f), 2) == 2);
-}
-
-/* Ends the capture; the text, to free. */
-static char *capture_end(capture_t *c)
-{
-    fflush(stderr);
-    CHECK(dup2(c->saved, 2) == 2);
-    close(c->saved);
-    long n = ftell(c->f);
-    CHECK(n >= 0);
-    char *s = calloc(1, (size_t)n + 1);
-    rewind(c->f);
-    CHECK(fread(s, 1, (size_t)n, c->f) == (size_t)n);
-    fclose(c->f);
-    fprintf(stderr, "---- captured stderr:\n%s----\n", s);
-    return s;
-}
-
 static int count_of(const char *s, const char *what)
 {
     int n = 0;
@@ -120,10 +85,9 @@ static void chan_deadlock(void)
     for (int workers = 1; workers <= 2; workers++) {
         weft_chan_t *x = weft_chan_new(sizeof(long), 0), *y = weft_chan_new(sizeof(long), 0);
         pair_t ps[2] = { { x, y, 1 }, { y, x, 1 } };
-        capture_t c;
-        capture_begin(&c);
+        int saved = t_capture_begin();
         int rc = run(workers, m_chan_deadlock, ps);
-        char *out = capture_end(&c);
+        const char *out = t_capture_end(saved);
         CHECK_EQ(rc, -EDEADLK);
         CHECK_EQ(ps[0].rc, -ECANCELED);
         CHECK_EQ(ps[1].rc, -ECANCELED);
@@ -138,7 +102,6 @@ static void chan_deadlock(void)
         CHECK(strstr(l, want) && strstr(l, "m_chan_deadlock"));
         CHECK(strstr(line_with(out, "weft:   task 'main'"), "waits for join of task 'alice'"));
         CHECK_EQ(count_of(out, "weft: deadlock:"), 2);  /* the headline and the action */
-        free(out);
         weft_chan_free(x);
         weft_chan_free(y);
     }
@@ -180,10 +143,9 @@ void *m_mutex_deadlock(void *arg)
 
 static void mutex_deadlock(void)
 {
-    capture_t c;
-    capture_begin(&c);
+    int saved = t_capture_begin();
     int rc = run(2, m_mutex_deadlock, NULL);
-    char *out = capture_end(&c);
+    const char *out = t_capture_end(saved);
     CHECK_EQ(rc, -EDEADLK);
     CHECK_EQ(atomic_load(&cancelled_locks), 2);
     /* Unnamed tasks go by their function's symbol. */
@@ -194,7 +156,6 @@ static void mutex_deadlock(void)
     CHECK(strstr(out, want));
     CHECK_EQ(count_of(out, "weft:   task 'lock_ab' (#"), 2);
     CHECK(strstr(line_with(out, "weft:   task 'main'"), "waits for any of several tasks, first 'lock_ab'"));
-    free(out);
 }
 
 /* ---- a deadlock the cancellation cannot end: the tasks are abandoned ----------- */
@@ -247,14 +208,12 @@ static void *m_after(void *arg)
 
 static void abandoned(void)
 {
-    capture_t c;
-    capture_begin(&c);
+    int saved = t_capture_begin();
     int rc = run(2, m_abandon, NULL);
-    char *out = capture_end(&c);
+    const char *out = t_capture_end(saved);
     CHECK_EQ(rc, -EDEADLK);
     CHECK(strstr(line_with(out, "weft:   task 'cond_waiter'"), "waits for lock of mutex"));
     CHECK(strstr(out, "still parked after the cancellation"));
-    free(out);
     /* The runtime is usable again. */
     int ran = 0;
     CHECK_EQ(run(2, m_after, &ran), 0);
@@ -324,13 +283,11 @@ static void *m_not_deadlocks(void *arg)
 static void not_deadlocks(void)
 {
     for (int workers = 1; workers <= 2; workers++) {
-        capture_t c;
-        capture_begin(&c);
+        int saved = t_capture_begin();
         int rc = run(workers, m_not_deadlocks, NULL);
-        char *out = capture_end(&c);
+        const char *out = t_capture_end(saved);
         CHECK_EQ(rc, 0);
         CHECK(strstr(out, "deadlock") == NULL);
-        free(out);
     }
 }
 
@@ -363,13 +320,11 @@ static void waker(void)
 {
     CHECK_EQ(weft_waker_add(-1), -EINVAL);  /* never below zero */
     CHECK_EQ(weft_waker_add(0), 0);
-    capture_t c;
-    capture_begin(&c);
+    int saved = t_capture_begin();
     int rc = run(2, m_waker, NULL);
-    char *out = capture_end(&c);
+    const char *out = t_capture_end(saved);
     CHECK_EQ(rc, 0);
     CHECK(strstr(out, "deadlock") == NULL);
-    free(out);
 }
 
 /* ---- the hog watchdog ------------------------------------------------------------- */
@@ -402,37 +357,32 @@ void *m_hog(void *arg)
 static void watchdog(void)
 {
     setenv("WEFT_WATCHDOG_MS", "50", 1);
-    capture_t c;
-    capture_begin(&c);
+    int saved = t_capture_begin();
     CHECK_EQ(run(2, m_hog, NULL), 0);
-    char *out = capture_end(&c);
+    const char *out = t_capture_end(saved);
     CHECK_EQ(count_of(out, "weft: watchdog:"), 1);  /* once per episode */
     const char *l = line_with(out, "weft: watchdog: task 'hog' (#2, spawned ");
     CHECK(strstr(l, "m_hog") && strstr(l, "has held worker"));
     CHECK(strstr(l, "without a suspension point (WEFT_WATCHDOG_MS=50)"));
-    free(out);
 
     /* A task that yields is not a hog, however long it runs. */
-    capture_begin(&c);
+    saved = t_capture_begin();
     CHECK_EQ(run(2, m_hog, (void *)1), 0);
-    out = capture_end(&c);
+    out = t_capture_end(saved);
     CHECK(strstr(out, "watchdog") == NULL);
-    free(out);
 
     /* Off. */
     setenv("WEFT_WATCHDOG_MS", "0", 1);
-    capture_begin(&c);
+    saved = t_capture_begin();
     CHECK_EQ(run(2, m_hog, NULL), 0);
-    out = capture_end(&c);
+    out = t_capture_end(saved);
     CHECK(strstr(out, "watchdog") == NULL);
-    free(out);
 
     setenv("WEFT_WATCHDOG_MS", "soon", 1);
-    capture_begin(&c);
+    saved = t_capture_begin();
     CHECK_EQ(run(2, m_hog, NULL), -EINVAL);
-    out = capture_end(&c);
+    out = t_capture_end(saved);
     CHECK(strstr(out, "WEFT_WATCHDOG_MS"));
-    free(out);
 }
 
 /* ---- names ------------------------------------------------------------------------- */
@@ -502,15 +452,14 @@ static void stats(void)
 {
     CHECK_EQ(weft_stats(&(weft_stats_t){ 0 }, NULL, 0), -ESRCH);
     setenv("WEFT_STATS", "1", 1);
-    capture_t c;
-    capture_begin(&c);
+    int saved = t_capture_begin();
     CHECK_EQ(run(2, m_stats, NULL), 0);
-    char *out = capture_end(&c);
+    const char *out = t_capture_end(saved);
     /* The table at exit: a header, one row per worker, the pool line. */
     CHECK(strstr(out, "weft: stats: 2 workers"));
     unsigned long long run_[2], sp[2], in[2], outs[2];
     int rows = 0;
-    for (char *l = strstr(out, "\nweft: "); l; l = strstr(l + 1, "\nweft: ")) {
+    for (const char *l = strstr(out, "\nweft: "); l; l = strstr(l + 1, "\nweft: ")) {
         int id;
         if (sscanf(l, "\nweft: %d %llu %llu %llu %llu", &id, &run_[rows], &sp[rows], &in[rows],
                    &outs[rows]) == 5 && rows < 2)
@@ -520,7 +469,6 @@ static void stats(void)
     CHECK_EQ(in[0] + in[1], outs[0] + outs[1]);
     CHECK(run_[0] + run_[1] >= sp[0] + sp[1]);
     CHECK(strstr(out, "weft: blocking pool:"));
-    free(out);
 }
 
 T_MAIN(

@@ -55,33 +55,6 @@ static void need_python(void)
                "(tests/run installs python3)");
 }
 
-/* What a call printed on stderr, captured through a temporary file. */
-static char captured[1024];
-
-static int capture_begin(void)
-{
-    FILE *f = tmpfile();
-    CHECK(f != NULL);
-    fflush(stderr);
-    int saved = dup(2);
-    CHECK(saved >= 0);
-    CHECK(dup2(fileno(f), 2) == 2);
-    fclose(f);
-    return saved;
-}
-
-static const char *capture_end(int saved)
-{
-    fflush(stderr);
-    CHECK(lseek(2, 0, SEEK_SET) == 0);
-    ssize_t n = read(2, captured, sizeof captured - 1);
-    CHECK(n >= 0);
-    captured[n] = '\0';
-    CHECK(dup2(saved, 2) == 2);
-    close(saved);
-    return captured;
-}
-
 static int count_lines(const char *s)
 {
     int n = 0;
@@ -262,9 +235,9 @@ static void trace_two_runs(void)
     need_python();
     const char *path = trace_to("two");
     CHECK_EQ(setenv("WEFT_BLOCKING_SHUTDOWN_MS", "0", 1), 0);
-    int saved = capture_begin();
+    int saved = t_capture_begin();
     t_run(2, first, NULL);
-    const char *msg = capture_end(saved);
+    const char *msg = t_capture_end(saved);
     CHECK(strstr(msg, "1 blocking call is still running") != NULL);
     CHECK_EQ(unsetenv("WEFT_BLOCKING_SHUTDOWN_MS"), 0);
     t_run(2, second, NULL);
@@ -297,9 +270,9 @@ static void trace_buffer_full(void)
     const char *path = trace_to("full");
     /* 1 MiB: 32768 records, fewer than the 40000 switches below. */
     CHECK_EQ(setenv("WEFT_TRACE_BUFFER", "1M", 1), 0);
-    int saved = capture_begin();
+    int saved = t_capture_begin();
     t_run(2, many_switches, NULL);
-    const char *msg = capture_end(saved);
+    const char *msg = t_capture_end(saved);
     CHECK(strstr(msg, "weft: WEFT_TRACE: ") == msg);
     CHECK(strstr(msg, " events dropped: the trace buffer "
                       "(WEFT_TRACE_BUFFER=1048576) was full\n"));
@@ -323,10 +296,10 @@ static void *mark_ran(void *arg)
 static void expect_open_error(const char *path, int err)
 {
     CHECK_EQ(setenv("WEFT_TRACE", path, 1), 0);
-    int saved = capture_begin();
+    int saved = t_capture_begin();
     weft_config_t cfg = { .workers = 2 };
     int rc = weft_run(&cfg, mark_ran, NULL, NULL);
-    const char *msg = capture_end(saved);
+    const char *msg = t_capture_end(saved);
     char want[256];
     snprintf(want, sizeof want,
              "weft: WEFT_TRACE=\"%s\" cannot be opened: %s\n", path,
@@ -356,10 +329,10 @@ static void trace_bad_buffer(void)
     trace_to("badbuf");
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         CHECK_EQ(setenv("WEFT_TRACE_BUFFER", bad[i], 1), 0);
-        int saved = capture_begin();
+        int saved = t_capture_begin();
         weft_config_t cfg = { .workers = 1 };
         int rc = weft_run(&cfg, mark_ran, NULL, NULL);
-        const char *msg = capture_end(saved);
+        const char *msg = t_capture_end(saved);
         char want[256];
         snprintf(want, sizeof want,
                  "weft: WEFT_TRACE_BUFFER=\"%s\" is not valid: expected "
