@@ -288,7 +288,7 @@ static weft_task_t *inject_grab(weft__worker_t *w)
  * to the injection queue. */
 static void local_push(weft__worker_t *w, weft_task_t *t)
 {
-    void *batch[WEFT__RUNQ_CAP / 2 + 1];
+    void *batch[WEFT__RUNQ_CAP / 2];
     for (;;) {
         if (weft__runq_push(&w->rq, t))
             return;
