@@ -491,7 +491,7 @@ static void global_stats(weft_stats_t *s)
     s->workers = weft__rt.nworkers;
     s->live_tasks = (uint64_t)weft__load_relaxed(&weft__rt.live);
     s->injected = weft__load_relaxed(&weft__rt.gq_len);
-    s->idle_workers = weft__load_relaxed(&weft__rt.idle.nidle);
+    s->idle_workers = weft__idle_count(&weft__rt.idle);
     weft__blocking_stats(&s->blocking_threads, &s->blocking_busy, &s->blocking_idle,
                          &s->blocking_queued);
     s->stacks_pooled = weft__stack_pooled();

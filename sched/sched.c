@@ -475,12 +475,12 @@ static weft_task_t *steal_stuck(weft__worker_t *w)
  * unless the runtime is stopping (docs/diagnostics.md, "Deadlocks"). */
 static int stalled(void)
 {
-    if (weft__load_seq_cst(&weft__rt.idle.nidle) != weft__rt.nworkers || weft__wakers() > 0)
+    if (weft__idle_count(&weft__rt.idle) != weft__rt.nworkers || weft__wakers() > 0)
         return 0;
     /* Under rt.lock: every worker joined the idle list under it, after its
      * last change of ext_parks, its queues and its timers. */
     pthread_mutex_lock(&weft__rt.lock);
-    int idle = weft__load_relaxed(&weft__rt.idle.nidle) == weft__rt.nworkers;
+    int idle = weft__idle_count(&weft__rt.idle) == weft__rt.nworkers;
     long ext = 0;
     for (int i = 0; i < weft__rt.nworkers; i++)
         ext += weft__load_relaxed(&weft__rt.w[i]->ext_parks);
